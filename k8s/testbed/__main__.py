@@ -1,0 +1,42 @@
+"""CLI: ``python -m k8s.testbed start|stop|status|kubeconfig [--name NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from k8s.testbed.cluster import Config, TestBed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m k8s.testbed", description=__doc__)
+    parser.add_argument("command", choices=["start", "stop", "status", "kubeconfig"])
+    parser.add_argument(
+        "--name", default="default", help="run directory name (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--nodes", type=int, default=3, help="kwok fake nodes (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+
+    bed = TestBed(Config(name=args.name, nodes=args.nodes))
+    if args.command == "start":
+        bed.start()
+        print(f"export KUBECONFIG={bed.kubeconfig}")
+    elif args.command == "stop":
+        bed.stop(remove=True)
+        print(f"testbed {args.name}: stopped", file=sys.stderr)
+    elif args.command == "kubeconfig":
+        print(bed.kubeconfig)
+    else:
+        status = bed.sup.status()
+        for name, alive in status.items():
+            print(f"{name:26} {'running' if alive else 'DEAD'}")
+        if not status:
+            print(f"testbed {args.name}: not running ({bed.run_dir})")
+        return 0 if status and all(status.values()) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""The test bed: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+with fake nodes, all from the project's pinned tool builds, state in one run directory."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8s.testbed.pki import ClientCert, Pki
+from k8s.testbed.procs import Supervisor, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = Path(__file__).with_name("kwok-stages.yaml")
+SERVICE_CIDR = "10.96.0.0/16"
+BINARIES = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kubectl",
+    "helm",
+]
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+
+_CLIENTS = [
+    ClientCert("admin", "orderflow-admin", ("system:masters",)),
+    ClientCert("controller-manager", "system:kube-controller-manager"),
+    ClientCert("scheduler", "system:kube-scheduler"),
+    # kwok plays every kubelet at once (node status, leases, pod status and deletion):
+    # node-scoped kubelet identities cannot do that, so it runs as an admin.
+    ClientCert("kwok", "kwok-controller", ("system:masters",)),
+    # The apiserver's identity towards kubelets (logs/exec on a real node).
+    ClientCert("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)),
+]
+
+
+def _gotool() -> Any:
+    """Import tools/gotool.py by path (it is a stdlib-only script, not an installed package)."""
+    spec = importlib.util.spec_from_file_location("orderflow_gotool", REPO / "tools" / "gotool.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("orderflow_gotool", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def default_root() -> Path:
+    env = os.environ.get("ORDERFLOW_CACHE")
+    base = Path(env) if env else Path.home() / ".cache" / "orderflow"
+    return base / "testbed"
+
+
+def host_ip() -> str:
+    """The host's primary address (no packet is sent); loopback when there is none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+@dataclass
+class Config:
+    name: str = "default"
+    root: Path | None = None
+    nodes: int = 3
+    # Parent-death signal on every daemon: right for pytest, wrong for `make cluster`.
+    tie_to_parent: bool = False
+    timeout: float = 120.0
+
+    @property
+    def run_dir(self) -> Path:
+        return (self.root or default_root()) / self.name
+
+
+class TestBed:
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.run_dir = config.run_dir
+        self.pki = Pki(self.run_dir / "pki")
+        self.sup = Supervisor(self.run_dir)
+        self.kubeconfig = self.run_dir / "kubeconfig"
+        self.state_file = self.run_dir / "state.json"
+        self.bins: dict[str, Path] = {}
+
+    # ----------------------------------------------------------------- tools
+    def ensure_tools(self) -> dict[str, Path]:
+        self.bins = {k: Path(v) for k, v in _gotool().ensure(BINARIES).items()}
+        return self.bins
+
+    @property
+    def version(self) -> str:
+        return str(_gotool().load_all()["kube-apiserver"].version)
+
+    def env(self) -> dict[str, str]:
+        bindir = str(_gotool().bin_dir())
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+        }
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bins.get("kubectl") or _gotool().ensure(["kubectl"])["kubectl"]), *args]
+        return subprocess.run(
+            cmd, env=self.env(), input=input, capture_output=True, text=True, check=check
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+    def running(self) -> bool:
+        status = self.sup.status()
+        return bool(status) and all(status.values()) and self.kubeconfig.exists()
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self.stop(remove=True)  # leftovers of a crashed run
+        self.ensure_tools()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        ip = host_ip()
+        self.pki.create(["127.0.0.1", ip, "10.96.0.1"], _CLIENTS)
+        ports = {
+            n: free_port()
+            for n in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler")
+        }
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        for client in ("controller-manager", "scheduler", "kwok"):
+            self.pki.kubeconfig(self.run_dir / f"{client}.kubeconfig", server, client)
+        try:
+            self._start_etcd(ports)
+            self._start_apiserver(ports, ip)
+            # The user-facing kubeconfig is written only once the apiserver answers.
+            self.pki.kubeconfig(self.kubeconfig, server, "admin")
+            self._start_controllers(ports)
+            self._create_nodes()
+            self._start_kwok()
+            self._wait_ready()
+        except BaseException:
+            self.stop(remove=False)  # keep logs for the post-mortem
+            raise
+        self.state_file.write_text(
+            json.dumps({"server": server, "ports": ports, "version": self.version})
+        )
+        print(
+            f"testbed: {self.config.name} ready in {time.monotonic() - started:.1f}s",
+            file=sys.stderr,
+        )
+
+    def stop(self, remove: bool = True) -> None:
+        self.sup.stop_all()
+        if remove and self.run_dir.exists():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # ----------------------------------------------------------------- daemons
+    def _start_etcd(self, ports: dict[str, int]) -> None:
+        client = f"http://127.0.0.1:{ports['etcd']}"
+        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+        argv = [
+            str(self.bins["etcd"]),
+            "--name=testbed",
+            f"--data-dir={self.run_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=testbed={peer}",
+            # Throwaway data: durability costs seconds per test on slow disks.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+        self.sup.start("etcd", argv, tie_to_parent=self.config.tie_to_parent)
+        self._wait(lambda: _http_ok(f"{client}/health"), "etcd /health")
+
+    def _start_apiserver(self, ports: dict[str, int], ip: str) -> None:
+        crt, key = self.pki.cert("apiserver")
+        kcrt, kkey = self.pki.cert("apiserver-kubelet-client")
+        argv = [
+            str(self.bins["kube-apiserver"]),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            # All interfaces: a real kubelet (stage 2) joins over the host address.
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={ip}",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={crt}",
+            f"--tls-private-key-file={key}",
+            f"--client-ca-file={self.pki.ca_crt}",
+            f"--kubelet-client-certificate={kcrt}",
+            f"--kubelet-client-key={kkey}",
+            f"--kubelet-certificate-authority={self.pki.ca_crt}",
+            "--authorization-mode=Node,RBAC",
+            # PodSecurity is on by default since 1.25; listed so nobody wonders.
+            "--enable-admission-plugins=NodeRestriction,PodSecurity",
+            f"--service-account-key-file={self.pki.sa_pub}",
+            f"--service-account-signing-key-file={self.pki.sa_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ]
+        if ip == "127.0.0.1":
+            # The `kubernetes` Endpoints may not hold a loopback address.
+            argv.append("--endpoint-reconciler-type=none")
+        self.sup.start("kube-apiserver", argv, tie_to_parent=self.config.tie_to_parent)
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca_crt))
+        ctx.load_cert_chain(*map(str, self.pki.cert("admin")))
+        url = f"https://127.0.0.1:{ports['apiserver']}/readyz"
+        self._wait(lambda: _http_ok(url, ctx), "kube-apiserver /readyz")
+
+    def _start_controllers(self, ports: dict[str, int]) -> None:
+        kc = str(self.run_dir / "controller-manager.kubeconfig")
+        ca_crt, ca_key = self.pki.ca_crt, self.pki.ca_key
+        self.sup.start(
+            "kube-controller-manager",
+            [
+                str(self.bins["kube-controller-manager"]),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['controller-manager']}",
+                f"--service-account-private-key-file={self.pki.sa_key}",
+                f"--root-ca-file={ca_crt}",
+                # Each controller acts as its own service account, as in a real cluster,
+                # so RBAC problems show up here rather than in production.
+                "--use-service-account-credentials=true",
+                f"--cluster-signing-cert-file={ca_crt}",
+                f"--cluster-signing-key-file={ca_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+            tie_to_parent=self.config.tie_to_parent,
+        )
+        kc = str(self.run_dir / "scheduler.kubeconfig")
+        self.sup.start(
+            "kube-scheduler",
+            [
+                str(self.bins["kube-scheduler"]),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['scheduler']}",
+                "--leader-elect=false",
+                "--v=1",
+            ],
+            tie_to_parent=self.config.tie_to_parent,
+        )
+
+    def _create_nodes(self) -> None:
+        items = [_fake_node(f"kwok-node-{i}", i) for i in range(self.config.nodes)]
+        self.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+        )
+
+    def _start_kwok(self) -> None:
+        argv = [
+            str(self.bins["kwok"]),
+            f"--kubeconfig={self.run_dir / 'kwok.kubeconfig'}",
+            f"--config={STAGES}",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.1/16",
+            "--node-ip=10.250.0.1",
+        ]
+        self.sup.start("kwok", argv, tie_to_parent=self.config.tie_to_parent)
+
+    def _wait_ready(self) -> None:
+        def nodes_ready() -> bool:
+            out = self.kubectl("get", "nodes", "-l", "type=kwok", "-o", "json", check=False)
+            if out.returncode:
+                return False
+            nodes = json.loads(out.stdout)["items"]
+            ready = [n for n in nodes if _condition(n, "Ready") == "True"]
+            return len(ready) == self.config.nodes
+
+        def default_sa() -> bool:
+            # Pods cannot be created before the controller-manager made it.
+            return (
+                self.kubectl(
+                    "get", "serviceaccount", "default", "-n", "default", check=False
+                ).returncode
+                == 0
+            )
+
+        self._wait(nodes_ready, f"{self.config.nodes} kwok nodes Ready")
+        self._wait(default_sa, "the default ServiceAccount")
+
+    def _wait(self, check: Any, what: str) -> None:
+        deadline = time.monotonic() + self.config.timeout
+        while time.monotonic() < deadline:
+            dead = [n for n, alive in self.sup.status().items() if not alive]
+            if dead:
+                raise RuntimeError(
+                    f"testbed: {', '.join(dead)} exited; see {self.sup.log_dir}/{dead[0]}.log"
+                )
+            if check():
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"testbed: timed out waiting for {what}; logs in {self.sup.log_dir}")
+
+
+def _fake_node(name: str, index: int) -> dict[str, Any]:
+    zone = "abc"[index % 3]
+    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "500Gi"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                # Zones so topology spread constraints in the charts have something to spread over.
+                "topology.kubernetes.io/zone": f"zone-{zone}",
+            },
+        },
+        "status": {"capacity": capacity, "allocatable": capacity},
+    }
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str | None:
+    for cond in obj.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
+    try:
+        # The URL is always our own http(s) endpoint, never user input.
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except OSError:
+        return False

@@ -1,0 +1,117 @@
+"""A throwaway PKI for one test bed, made with the ``openssl`` CLI (always on the host,
+no Python dependency), plus the kubeconfig files that use it."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The apiserver's in-cluster names: pods and a real kubelet reach it by these.
+_APISERVER_DNS = [
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class ClientCert:
+    """A client identity: the apiserver maps CN to the user and O to the groups."""
+
+    name: str
+    cn: str
+    orgs: tuple[str, ...] = ()
+
+
+class Pki:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.ca_crt = directory / "ca.crt"
+        self.ca_key = directory / "ca.key"
+        self.sa_key = directory / "sa.key"
+        self.sa_pub = directory / "sa.pub"
+
+    def create(self, ips: list[str], clients: list[ClientCert]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        d = self.dir
+        _openssl("genrsa", "-out", "ca.key", "2048", cwd=d)
+        _openssl(
+            "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3650",
+            "-subj", "/CN=orderflow-testbed-ca", "-out", "ca.crt",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            cwd=d,
+        )  # fmt: skip
+        # Service-account token signing pair (apiserver signs, controller-manager signs too).
+        _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
+        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
+        san = ",".join([*(f"DNS:{n}" for n in _APISERVER_DNS), *(f"IP:{ip}" for ip in ips)])
+        self._leaf("apiserver", "/CN=kube-apiserver", f"subjectAltName={san}", "serverAuth")
+        for client in clients:
+            subject = "/CN=" + client.cn + "".join(f"/O={o}" for o in client.orgs)
+            self._leaf(client.name, subject, None, "clientAuth")
+
+    def _leaf(self, name: str, subject: str, san: str | None, usage: str) -> None:
+        d = self.dir
+        _openssl("genrsa", "-out", f"{name}.key", "2048", cwd=d)
+        _openssl(
+            "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=d
+        )
+        ext = d / f"{name}.ext"
+        lines = [
+            "basicConstraints=CA:FALSE",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            f"extendedKeyUsage={usage}",
+        ]
+        if san:
+            lines.append(san)
+        ext.write_text("\n".join(lines) + "\n")
+        _openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", ext.name,
+            "-out", f"{name}.crt", cwd=d,
+        )  # fmt: skip
+        (d / f"{name}.csr").unlink()
+        ext.unlink()
+
+    def cert(self, name: str) -> tuple[Path, Path]:
+        return self.dir / f"{name}.crt", self.dir / f"{name}.key"
+
+    def kubeconfig(
+        self, path: Path, server: str, client: str, context: str = "orderflow-testbed"
+    ) -> Path:
+        """Write a kubeconfig with absolute file references (valid from any cwd)."""
+        crt, key = self.cert(client)
+        path.write_text(
+            f"""apiVersion: v1
+kind: Config
+clusters:
+- name: {context}
+  cluster:
+    server: {server}
+    certificate-authority: {self.ca_crt}
+users:
+- name: {client}
+  user:
+    client-certificate: {crt}
+    client-key: {key}
+contexts:
+- name: {context}
+  context:
+    cluster: {context}
+    user: {client}
+current-context: {context}
+"""
+        )
+        path.chmod(0o600)
+        return path

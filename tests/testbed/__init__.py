@@ -1,0 +1,1 @@
+"""Kubernetes test bed fixtures (pytest plugin: tests.testbed.plugin)."""

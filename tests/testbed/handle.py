@@ -1,0 +1,146 @@
+"""The object behind the ``k8s_cluster`` fixture, and the test-bed sharing between
+pytest-xdist workers (one control plane per test run, not one per worker)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from k8s.testbed.cluster import Config, TestBed, _gotool, default_root
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@dataclass
+class K8sCluster:
+    """A cluster the tests may use destructively: the test bed or one named explicitly."""
+
+    kubeconfig: Path
+    version: str  # the pinned Kubernetes version of the project's tools
+    kwok: bool  # True on the test bed (simulated nodes), False on kind or another cluster
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bindir = str(_gotool().bin_dir())
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+
+    def bin(self, name: str) -> Path:
+        """Path of a project-built tool; builds it on first use (no-op when cached)."""
+        return Path(_gotool().ensure([name])[name])
+
+    def run(
+        self, tool: str, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin(tool)), *args]
+        proc = subprocess.run(
+            cmd, env=self.env, input=input, capture_output=True, text=True, check=False
+        )
+        if check and proc.returncode:
+            # CalledProcessError hides stderr in the test report; show it.
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", *args, check=check, input=input)
+
+    def helm(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("helm", *args, check=check, input=input)
+
+    def get(self, *args: str) -> Any:
+        """``kubectl get ... -o json``, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _users(run_dir: Path) -> set[int]:
+    path = run_dir / "users.json"
+    users = set(json.loads(path.read_text())) if path.exists() else set()
+    return {pid for pid in users if _alive(pid)}
+
+
+def _save_users(run_dir: Path, users: set[int]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "users.json").write_text(json.dumps(sorted(users)))
+
+
+def reap_stale(root: Path) -> None:
+    """Stop test beds of pytest sessions that died without tearing down."""
+    for run_dir in root.glob("pytest-*"):
+        if not run_dir.is_dir():
+            continue
+        with _locked(root / ".pytest.lock"):
+            if not _users(run_dir):
+                TestBed(Config(name=run_dir.name, root=root)).stop(remove=True)
+
+
+@contextmanager
+def shared_testbed(nodes: int = 3) -> Iterator[TestBed]:
+    """Start (or join) this test run's test bed; the last user to leave stops it."""
+    root = default_root()
+    root.mkdir(parents=True, exist_ok=True)
+    worker_run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    name = f"pytest-{worker_run[:12]}" if worker_run else f"pytest-{os.getpid()}"
+    # Without xdist the daemons die with this process even on SIGKILL; with xdist the
+    # first worker may finish before the others, so the users file decides instead.
+    bed = TestBed(Config(name=name, root=root, nodes=nodes, tie_to_parent=not worker_run))
+    # One lock for all sessions' bookkeeping: per-run lock files would pile up, and
+    # deleting a lock file that another process holds open is a classic race.
+    lock = root / ".pytest.lock"
+    with _locked(lock):
+        users = _users(bed.run_dir)
+        if not bed.running():
+            bed.start()
+        else:
+            bed.ensure_tools()
+        _save_users(bed.run_dir, users | {os.getpid()})
+    try:
+        yield bed
+    finally:
+        with _locked(lock):
+            users = _users(bed.run_dir) - {os.getpid()}
+            if users:
+                _save_users(bed.run_dir, users)
+            elif os.environ.get("ORDERFLOW_TESTBED_KEEP"):
+                # Debugging: keep the run directory (logs, etcd); `make cluster-down`-style
+                # cleanup happens through reap_stale on the next session.
+                pass
+            else:
+                bed.stop(remove=True)
