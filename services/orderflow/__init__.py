@@ -1,0 +1,5 @@
+"""orderflow: a Kubernetes-native, fully observable storefront backend."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,178 @@
+"""Throwaway PostgreSQL and Redis servers started from installed binaries.
+
+Used by ``orderflow dev`` (``make dev``) and by the test suite, so both run the real servers
+the same way. Each server lives in its own temporary directory on a free loopback port and is
+stopped (and its directory removed) by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A throwaway server could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _postgres_bindir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.insert(0, str(Path(initdb).resolve().parent))
+    for candidate in candidates:
+        if (Path(candidate) / "postgres").exists():
+            return Path(candidate)
+    raise ServiceError("PostgreSQL server binaries not found: run `make system-deps`")
+
+
+def _as_postgres_user() -> list[str]:
+    """PostgreSQL refuses to run as root; drop to the packaged `postgres` user when we are root."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise ServiceError("running as root but no `postgres` user exists") from exc
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL cluster with one database ``orderflow`` owned by user ``orderflow``."""
+
+    port: int = field(default_factory=free_port)
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="orderflow-pg-")))
+    user: str = "orderflow"
+    password: str = "orderflow"  # noqa: S105 - a throwaway local cluster
+    database: str = "orderflow"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            [*_as_postgres_user(), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env={**os.environ, "PGPASSWORD": self.password},
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start(self) -> Postgres:
+        bindir = _postgres_bindir()
+        if not self.datadir.exists():
+            if os.geteuid() == 0:
+                shutil.chown(self.root, "postgres", "postgres")
+            pwfile = self.root / "pw"
+            pwfile.write_text(self.password)
+            if os.geteuid() == 0:
+                shutil.chown(pwfile, "postgres", "postgres")
+            self._run(
+                str(bindir / "initdb"), "-D", str(self.datadir), "-U", self.user,
+                "--pwfile", str(pwfile), "--auth=scram-sha-256", "-E", "UTF8", "--no-sync",
+            )  # fmt: skip
+            pwfile.unlink()
+            with (self.datadir / "postgresql.conf").open("a") as conf:
+                # A test and dev server: durability traded for speed, sockets kept private.
+                conf.write(
+                    f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{self.root}'\nfsync = off\n"
+                    "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
+                )
+            created = True
+        else:
+            created = False
+        self._run(
+            str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.root / "log"),
+            "-w", "-t", "30", "start",
+        )  # fmt: skip
+        if created:
+            self._run(
+                str(bindir / "createdb"), "-h", str(self.root), "-p", str(self.port),
+                "-U", self.user, "-O", self.user, self.database,
+            )  # fmt: skip
+        return self
+
+    def stop(self, *, remove: bool = True) -> None:
+        if self.datadir.exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(
+                    str(_postgres_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "fast",
+                    "-w", "stop",
+                )  # fmt: skip
+        if remove:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Redis:
+    """A Redis server without persistence; ``stop(remove=False)`` then ``start()`` simulates an
+    outage on the same port."""
+
+    port: int = field(default_factory=free_port)
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="orderflow-redis-")))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Redis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceError("redis-server not found: run `make system-deps`")
+        self.process = subprocess.Popen(
+            [
+                binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "yes",
+            ],  # fmt: skip
+            stdout=(self.root / "log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def stop(self, *, remove: bool = True) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if remove:
+            shutil.rmtree(self.root, ignore_errors=True)
