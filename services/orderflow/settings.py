@@ -90,7 +90,7 @@ def _env_bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AppSettings:
     port: int = 8080
     """``PORT``: TCP port the API listens on."""
@@ -108,7 +108,7 @@ class AppSettings:
         return self.environment == "development"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "postgresql+asyncpg://orderflow:orderflow@127.0.0.1:5432/orderflow"
     """``DATABASE_URL``: PostgreSQL URL (any ``postgresql://`` spelling; asyncpg is used)."""
@@ -118,13 +118,13 @@ class DatabaseSettings:
     """``DATABASE_MAX_OVERFLOW``: extra connections allowed under bursts."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
     """``REDIS_URL``: ``host:port`` or a ``redis://`` URL; used for the cache and the job broker."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AuthSettings:
     jwt_secret: str = DEV_JWT_SECRET
     """``JWT_SECRET``: HS256 signing key. Required (and not the default) outside development."""
@@ -132,7 +132,7 @@ class AuthSettings:
     """``JWT_EXPIRES_IN``: token lifetime as a duration (``168h``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkerSettings:
     threads: int = 4
     """``WORKER_THREADS``: concurrent messages per worker process (scale with replicas)."""
@@ -144,13 +144,16 @@ class WorkerSettings:
     """``WORKER_MAX_BACKOFF_MS``: ceiling of the retry delay."""
     outbox_poll_seconds: float = 1.0
     """``OUTBOX_POLL_SECONDS``: relay fallback poll interval (NOTIFY wakes it sooner)."""
+    resume_after_seconds: float = 30.0
+    """``SAGA_RESUME_AFTER_SECONDS``: an order pending/processing this long with nothing queued
+    for it is re-queued (its worker died)."""
     payment_failure_rate: float = 0.0
     """``PAYMENT_FAILURE_RATE``: share of simulated payments that are declined (0..1)."""
     metrics_port: int = 9464
     """``WORKER_METRICS_PORT``: Prometheus scrape port of the worker (0 disables)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EmailSettings:
     sink_url: str = "http://127.0.0.1:8080/_sink/email"
     """``EMAIL_SINK_URL``: HTTP endpoint that accepts notification emails (default: the API's
@@ -159,7 +162,7 @@ class EmailSettings:
     """``EMAIL_TIMEOUT_SECONDS``: per-request timeout of the email call."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ChaosSettings:
     latency_ms: int = 0
     """``CHAOS_LATENCY_MS``: delay added to every API request."""
@@ -167,7 +170,7 @@ class ChaosSettings:
     """``CHAOS_ERROR_RATE``: share of API requests answered 503 on purpose (0..1)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -205,6 +208,9 @@ class Settings:
                 max_backoff_ms=_env_int("WORKER_MAX_BACKOFF_MS", WorkerSettings.max_backoff_ms),
                 outbox_poll_seconds=_env_float(
                     "OUTBOX_POLL_SECONDS", WorkerSettings.outbox_poll_seconds
+                ),
+                resume_after_seconds=_env_float(
+                    "SAGA_RESUME_AFTER_SECONDS", WorkerSettings.resume_after_seconds
                 ),
                 payment_failure_rate=_env_float(
                     "PAYMENT_FAILURE_RATE", WorkerSettings.payment_failure_rate

@@ -1,0 +1,1 @@
+"""The HTTP adapter: a Litestar application over the domain services."""

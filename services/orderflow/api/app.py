@@ -1,0 +1,69 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+import orderflow
+from orderflow.api.chaos import chaos_middleware
+from orderflow.api.deps import provide_cache, provide_session, provide_tokens
+from orderflow.api.errors import EXCEPTION_HANDLERS
+from orderflow.api.routes.articles import ArticleController
+from orderflow.api.routes.catalog import CatalogController
+from orderflow.api.routes.health import health_handlers
+from orderflow.api.routes.orders import order_router
+from orderflow.api.routes.sink import email_sink
+from orderflow.api.routes.users import UserController
+from orderflow.domain.users.security import TokenCodec
+from orderflow.resources import Resources
+from orderflow.settings import Settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        resources = Resources.open(settings)
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    middleware = []
+    if settings.chaos.latency_ms or settings.chaos.error_rate:
+        middleware.append(chaos_middleware(settings.chaos))
+
+    app = Litestar(
+        route_handlers=[
+            *health_handlers,
+            UserController,
+            ArticleController,
+            CatalogController,
+            order_router,
+            email_sink,
+        ],
+        dependencies={
+            "db_session": Provide(provide_session),
+            "tokens": Provide(provide_tokens, sync_to_thread=False),
+            "cache": Provide(provide_cache, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=middleware,
+        lifespan=[lifespan],
+        request_max_body_size=settings.app.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="orderflow",
+            version=orderflow.__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+    app.state.tokens = TokenCodec(settings.auth.jwt_secret, settings.auth.jwt_expires_in_seconds)
+    return app

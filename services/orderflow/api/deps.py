@@ -1,0 +1,82 @@
+"""Dependencies injected into handlers: the request's session, services and the caller."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderflow.cache import Cache
+from orderflow.domain.errors import AuthenticationError
+from orderflow.domain.users.security import TokenClaims, TokenCodec
+from orderflow.domain.users.service import UserService, UserView
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from orderflow.resources import Resources
+
+
+def resources_of(state: State) -> Resources:
+    resources: Resources = state.resources
+    return resources
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    # Closing rolls back whatever a failed handler left uncommitted: nothing half-written.
+    async with resources_of(state).sessions() as session:
+        yield session
+
+
+def provide_cache(state: State) -> Cache:
+    return resources_of(state).cache
+
+
+def provide_tokens(state: State) -> TokenCodec:
+    tokens: TokenCodec = state.tokens
+    return tokens
+
+
+def bearer_token(request: Request[object, object, object]) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    # "Token" is the RealWorld spelling; both are accepted.
+    if scheme.lower() not in {"bearer", "token"} or not token.strip():
+        raise AuthenticationError("authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+class Caller:
+    """The authenticated user of a request and the claims of the token they used."""
+
+    __slots__ = ("claims", "user")
+
+    def __init__(self, user: UserView, claims: TokenClaims) -> None:
+        self.user = user
+        self.claims = claims
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+
+async def provide_caller(
+    request: Request[object, object, object], db_session: AsyncSession, tokens: TokenCodec
+) -> Caller:
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
+    user, claims = await UserService(db_session, tokens).authenticate(token)
+    return Caller(user, claims)
+
+
+async def provide_optional_caller(
+    request: Request[object, object, object], db_session: AsyncSession, tokens: TokenCodec
+) -> Caller | None:
+    if request.headers.get("authorization") is None:
+        return None
+    return await provide_caller(request, db_session, tokens)

@@ -1,0 +1,110 @@
+"""Articles by slug, with owner checks and idempotent favorites."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderflow.api.deps import Caller, provide_caller, provide_optional_caller
+from orderflow.cache import Cache
+from orderflow.domain.articles.service import ArticlePage, ArticleService, ArticleView
+
+
+class NewArticle(msgspec.Struct, forbid_unknown_fields=True):
+    title: str
+    description: str
+    body: str
+
+
+class ArticleChanges(msgspec.Struct, forbid_unknown_fields=True):
+    title: str | None = None
+    description: str | None = None
+    body: str | None = None
+
+
+class ArticleResponse(msgspec.Struct, frozen=True):
+    article: ArticleView
+
+
+_auth = {"caller": Provide(provide_caller)}
+_optional_auth = {"caller": Provide(provide_optional_caller)}
+
+
+class ArticleController(Controller):
+    path = "/api/articles"
+    tags = ["articles"]  # noqa: RUF012 - Litestar reads class attributes
+
+    @get("/", dependencies=_optional_auth)
+    async def list_articles(
+        self,
+        db_session: AsyncSession,
+        cache: Cache,
+        caller: Caller | None,
+        author: str | None = None,
+        favorited: Annotated[
+            str | None, Parameter(description="username whose favorites to list")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> ArticlePage:
+        return await ArticleService(db_session, cache).list(
+            author=author,
+            favorited_by=favorited,
+            limit=limit,
+            offset=offset,
+            viewer_id=caller.id if caller else None,
+        )
+
+    @post("/", status_code=HTTP_201_CREATED, dependencies=_auth)
+    async def create_article(
+        self, data: NewArticle, db_session: AsyncSession, cache: Cache, caller: Caller
+    ) -> ArticleResponse:
+        article = await ArticleService(db_session, cache).create(
+            caller.id, data.title, data.description, data.body
+        )
+        return ArticleResponse(article)
+
+    @get("/{slug:str}", dependencies=_optional_auth)
+    async def get_article(
+        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller | None
+    ) -> ArticleResponse:
+        article = await ArticleService(db_session, cache).get(slug, caller.id if caller else None)
+        return ArticleResponse(article)
+
+    @put("/{slug:str}", dependencies=_auth)
+    async def update_article(
+        self,
+        slug: str,
+        data: ArticleChanges,
+        db_session: AsyncSession,
+        cache: Cache,
+        caller: Caller,
+    ) -> ArticleResponse:
+        article = await ArticleService(db_session, cache).update(
+            slug, caller.id, title=data.title, description=data.description, body=data.body
+        )
+        return ArticleResponse(article)
+
+    @delete("/{slug:str}", status_code=HTTP_204_NO_CONTENT, dependencies=_auth)
+    async def delete_article(
+        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
+    ) -> None:
+        await ArticleService(db_session, cache).delete(slug, caller.id)
+
+    @post("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
+    async def favorite(
+        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
+    ) -> ArticleResponse:
+        return ArticleResponse(await ArticleService(db_session, cache).favorite(slug, caller.id))
+
+    @delete("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
+    async def unfavorite(
+        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
+    ) -> ArticleResponse:
+        return ArticleResponse(await ArticleService(db_session, cache).unfavorite(slug, caller.id))

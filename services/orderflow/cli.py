@@ -1,0 +1,128 @@
+"""``orderflow``: the one console script (api, worker, migrate, seed, traffic, dev)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from orderflow.settings import SettingsError, get_settings
+
+
+def _api(_: argparse.Namespace) -> None:
+    import uvicorn
+
+    from orderflow.api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.app.host,
+        port=settings.app.port,
+        log_config=None,  # our JSON logging stays in charge
+        access_log=False,  # the server span and metrics record every request
+        timeout_graceful_shutdown=20,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+def _worker(_: argparse.Namespace) -> None:
+    from orderflow.worker.main import run
+
+    run(get_settings())
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    from orderflow.db import migrate
+
+    url = get_settings().database.url
+    if args.action == "up":
+        migrate.upgrade(url, args.revision or "head")
+    elif args.action == "down":
+        migrate.downgrade(url, args.revision or "-1")
+    elif args.action == "version":
+        migrate.current(url)
+    else:
+        if not args.revision:
+            raise SystemExit("usage: orderflow migrate create NAME")
+        migrate.create(url, args.revision)
+
+
+def _seed(_: argparse.Namespace) -> None:
+    from orderflow.resources import Resources
+    from orderflow.seed import seed_catalog
+
+    async def seed() -> int:
+        resources = Resources.open(get_settings())
+        try:
+            async with resources.sessions() as session:
+                return await seed_catalog(session)
+        finally:
+            await resources.close()
+
+    print(f"seeded {asyncio.run(seed())} new products")  # noqa: T201 - CLI output
+
+
+def _traffic(args: argparse.Namespace) -> None:
+    from orderflow.traffic import run_traffic
+
+    summary = asyncio.run(
+        run_traffic(
+            args.base_url,
+            orders=args.orders,
+            concurrency=args.concurrency,
+            sleep=args.sleep,
+            duration=args.duration,
+        )
+    )
+    print(summary.render())  # noqa: T201 - CLI output
+    if summary.unexpected:
+        raise SystemExit(1)
+
+
+def _dev(_: argparse.Namespace) -> None:
+    from orderflow.devrun import run_dev
+
+    run_dev()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="serve the HTTP API").set_defaults(run=_api)
+    commands.add_parser("worker", help="run the job worker and outbox relay").set_defaults(
+        run=_worker
+    )
+    migrate = commands.add_parser("migrate", help="database migrations")
+    migrate.add_argument("action", choices=["up", "down", "version", "create"])
+    migrate.add_argument("revision", nargs="?", help="target revision, or NAME for create")
+    migrate.set_defaults(run=_migrate)
+    commands.add_parser("seed", help="load the demo catalog").set_defaults(run=_seed)
+    traffic = commands.add_parser("traffic", help="drive every endpoint in a realistic mix")
+    traffic.add_argument("--base-url", default="http://127.0.0.1:8080")
+    traffic.add_argument("--orders", type=int, default=20, help="orders to place, in total")
+    traffic.add_argument("--concurrency", type=int, default=4, help="simulated shoppers")
+    traffic.add_argument("--sleep", type=float, default=0.0, help="pause between actions (s)")
+    traffic.add_argument("--duration", type=float, default=0.0, help="keep going for N seconds")
+    traffic.set_defaults(run=_traffic)
+    commands.add_parser(
+        "dev", help="run everything locally: throwaway PostgreSQL/Redis, API, worker"
+    ).set_defaults(run=_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from orderflow.telemetry.logs import configure_logging
+
+    configure_logging()
+    try:
+        args.run(args)
+    except SettingsError as exc:
+        print(f"orderflow: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Dependency checks shared by readiness, the detailed health view and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import msgspec
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from orderflow.resources import Resources
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class HealthReport(msgspec.Struct, frozen=True):
+    status: str
+    database: str
+    redis: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+async def _database_ok(resources: Resources) -> bool:
+    async with resources.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True
+
+
+async def _redis_ok(resources: Resources) -> bool:
+    return bool(await resources.redis.ping())
+
+
+async def _check(probe: Awaitable[bool]) -> str:
+    try:
+        ok = await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
+    except Exception:  # any failure to answer is "unhealthy"; the reason is not for callers
+        return "unhealthy"
+    return "healthy" if ok else "unhealthy"
+
+
+async def check(resources: Resources) -> HealthReport:
+    database, redis = await asyncio.gather(
+        _check(_database_ok(resources)), _check(_redis_ok(resources))
+    )
+    status = "healthy" if database == redis == "healthy" else "unhealthy"
+    return HealthReport(status=status, database=database, redis=redis)

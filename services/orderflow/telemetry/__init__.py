@@ -1,0 +1,1 @@
+"""Process-level telemetry set-up (SDK, exporters, logging). Called once by entry points."""

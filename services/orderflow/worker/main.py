@@ -1,0 +1,66 @@
+"""``orderflow worker``: one process running the Dramatiq worker threads and the outbox relay.
+
+One process per pod, scaled by replicas: no forked children sharing a telemetry identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import dramatiq
+import structlog
+
+from orderflow.resources import Resources
+from orderflow.worker.actors import QUEUES, ActorContext, register_actors
+from orderflow.worker.broker import make_broker
+from orderflow.worker.relay import OutboxRelay
+
+if TYPE_CHECKING:
+    from dramatiq import Middleware
+
+    from orderflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+SHUTDOWN_TIMEOUT_MS = 25_000  # inside Kubernetes' default 30 s grace period
+
+
+def listen_dsn(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _serve(settings: Settings, broker: dramatiq.Broker) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    resources = Resources.open(settings)
+    relay = OutboxRelay(
+        resources.sessions,
+        broker,
+        QUEUES,
+        listen_dsn=listen_dsn(settings.database.url),
+        poll_seconds=settings.worker.outbox_poll_seconds,
+        resume_after=timedelta(seconds=settings.worker.resume_after_seconds),
+    )
+    try:
+        await relay.run(stop)
+    finally:
+        await resources.close()
+
+
+def run(settings: Settings, extra_middleware: list[Middleware] | None = None) -> None:
+    broker = make_broker(settings, extra_middleware)
+    context = ActorContext(settings)
+    register_actors(broker, context)
+    worker = dramatiq.Worker(broker, worker_threads=settings.worker.threads)
+    worker.start()
+    log.info("worker started", threads=settings.worker.threads, queues=sorted(set(QUEUES.values())))
+    try:
+        asyncio.run(_serve(settings, broker))
+    finally:
+        log.info("worker stopping")
+        worker.stop(timeout=SHUTDOWN_TIMEOUT_MS)
+        broker.close()
