@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     build = sub.add_parser("build", help="build missing binaries (default: all non-optional)")
     build.add_argument("names", nargs="*")
+    build.add_argument("-v", "--verbose", action="store_true", help="print name and path")
     path = sub.add_parser("path", help="build if needed and print the binary's path")
     path.add_argument("name")
     sub.add_parser("list", help="show binaries and whether they are built")
@@ -235,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cmd == "build":
         for name, p in ensure(args.names or None).items():
-            print(f"{name}\t{p}")
+            if args.verbose:
+                print(f"{name}\t{p}")
     elif args.cmd == "path":
         print(ensure([args.name])[args.name])
     elif args.cmd == "bindir":

@@ -3,7 +3,6 @@ with fake nodes, all from the project's pinned tool builds, state in one run dir
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -19,8 +18,8 @@ from typing import Any
 
 from k8s.testbed.pki import ClientCert, Pki
 from k8s.testbed.procs import Supervisor, free_port
+from k8s.testbed.tools import bin_dir, ensure, kubernetes_version
 
-REPO = Path(__file__).resolve().parents[2]
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
 SERVICE_CIDR = "10.96.0.0/16"
 BINARIES = [
@@ -44,17 +43,6 @@ _CLIENTS = [
     # The apiserver's identity towards kubelets (logs/exec on a real node).
     ClientCert("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)),
 ]
-
-
-def _gotool() -> Any:
-    """Import tools/gotool.py by path (it is a stdlib-only script, not an installed package)."""
-    spec = importlib.util.spec_from_file_location("orderflow_gotool", REPO / "tools" / "gotool.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("orderflow_gotool", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def default_root() -> Path:
@@ -101,15 +89,15 @@ class TestBed:
 
     # ----------------------------------------------------------------- tools
     def ensure_tools(self) -> dict[str, Path]:
-        self.bins = {k: Path(v) for k, v in _gotool().ensure(BINARIES).items()}
+        self.bins = ensure(BINARIES)
         return self.bins
 
     @property
     def version(self) -> str:
-        return str(_gotool().load_all()["kube-apiserver"].version)
+        return kubernetes_version()
 
     def env(self) -> dict[str, str]:
-        bindir = str(_gotool().bin_dir())
+        bindir = str(bin_dir())
         return {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -119,10 +107,13 @@ class TestBed:
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [str(self.bins.get("kubectl") or _gotool().ensure(["kubectl"])["kubectl"]), *args]
-        return subprocess.run(
-            cmd, env=self.env(), input=input, capture_output=True, text=True, check=check
+        cmd = [str(self.bins.get("kubectl") or ensure(["kubectl"])["kubectl"]), *args]
+        proc = subprocess.run(
+            cmd, env=self.env(), input=input, capture_output=True, text=True, check=False
         )
+        if check and proc.returncode:
+            raise RuntimeError(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
 
     # ----------------------------------------------------------------- lifecycle
     def running(self) -> bool:
@@ -268,7 +259,7 @@ class TestBed:
         )
 
     def _create_nodes(self) -> None:
-        items = [_fake_node(f"kwok-node-{i}", i) for i in range(self.config.nodes)]
+        items = [_fake_node(f"kwok-node-{i}", i, self.version) for i in range(self.config.nodes)]
         self.kubectl(
             "apply",
             "-f",
@@ -323,7 +314,7 @@ class TestBed:
         raise TimeoutError(f"testbed: timed out waiting for {what}; logs in {self.sup.log_dir}")
 
 
-def _fake_node(name: str, index: int) -> dict[str, Any]:
+def _fake_node(name: str, index: int, version: str) -> dict[str, Any]:
     zone = "abc"[index % 3]
     capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "500Gi"}
     return {
@@ -341,7 +332,27 @@ def _fake_node(name: str, index: int) -> dict[str, Any]:
                 "topology.kubernetes.io/zone": f"zone-{zone}",
             },
         },
-        "status": {"capacity": capacity, "allocatable": capacity},
+        # Report the pinned kubelet version, as a real node of this control plane would.
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.250.0.{index + 1}"},
+                {"type": "Hostname", "address": name},
+            ],
+            "capacity": capacity,
+            "allocatable": capacity,
+            "nodeInfo": {
+                "kubeletVersion": version,
+                "kubeProxyVersion": "",
+                "containerRuntimeVersion": "kwok://v0.8.0",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "osImage": "kwok simulated node",
+                "kernelVersion": "kwok",
+                "machineID": name,
+                "systemUUID": name,
+                "bootID": name,
+            },
+        },
     }
 
 

@@ -27,10 +27,11 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    # Runs in the child before exec: the kernel sends SIGTERM when the parent (pytest)
-    # dies, so a killed test session leaves no daemons behind.
+    # Runs in the child before exec: the kernel sends SIGKILL when the parent (pytest)
+    # dies, so a killed test session leaves no daemons behind. SIGKILL, not SIGTERM: a
+    # terminated apiserver whose etcd is already gone hangs in graceful shutdown.
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Supervisor:

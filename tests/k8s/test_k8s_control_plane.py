@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from tests.testbed.manifests import IMAGE, condition, pod
 
 if TYPE_CHECKING:

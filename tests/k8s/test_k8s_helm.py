@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from tests.testbed.manifests import condition
 
 if TYPE_CHECKING:

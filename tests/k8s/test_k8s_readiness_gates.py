@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from tests.testbed.manifests import condition, pod
 from tests.testbed.wait import holds_for, wait_until
 

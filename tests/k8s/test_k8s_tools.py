@@ -6,7 +6,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from k8s.testbed.cluster import _gotool
+from k8s.testbed.tools import gotool as _gotool
 
 if TYPE_CHECKING:
     from tests.testbed.handle import K8sCluster

@@ -9,13 +9,14 @@ import os
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from k8s.testbed.cluster import Config, TestBed, _gotool, default_root
+from k8s.testbed.cluster import Config, TestBed, default_root
+from k8s.testbed.tools import bin_dir, ensure
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @dataclass
@@ -28,7 +29,7 @@ class K8sCluster:
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        bindir = str(_gotool().bin_dir())
+        bindir = str(bin_dir())
         self.env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -37,7 +38,7 @@ class K8sCluster:
 
     def bin(self, name: str) -> Path:
         """Path of a project-built tool; builds it on first use (no-op when cached)."""
-        return Path(_gotool().ensure([name])[name])
+        return ensure([name])[name]
 
     def run(
         self, tool: str, *args: str, check: bool = True, input: str | None = None

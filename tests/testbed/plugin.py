@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from k8s.testbed.cluster import _gotool, default_root
+from k8s.testbed.cluster import default_root
+from k8s.testbed.tools import ensure, kubernetes_version
+
 from tests.testbed.handle import K8sCluster, reap_stale, shared_testbed
 
 if TYPE_CHECKING:
@@ -56,10 +58,10 @@ def _named_kubeconfig(config: pytest.Config) -> Path | None:
 
 @pytest.fixture(scope="session")
 def k8s_cluster(request: pytest.FixtureRequest) -> Iterator[K8sCluster]:
-    version = str(_gotool().load_all()["kube-apiserver"].version)
+    version = kubernetes_version()
     named = _named_kubeconfig(request.config)
     if named is not None:
-        _gotool().ensure(["kubectl", "helm"])
+        ensure(["kubectl", "helm"])
         yield K8sCluster(kubeconfig=named, version=version, kwok=False)
         return
     reap_stale(default_root())

@@ -1,0 +1,1 @@
+"""Acceptance tests of the Kubernetes test bed (issue 4)."""
