@@ -149,6 +149,8 @@ class WorkerSettings:
     for it is re-queued (its worker died)."""
     payment_failure_rate: float = 0.0
     """``PAYMENT_FAILURE_RATE``: share of simulated payments that are declined (0..1)."""
+    payment_latency_ms: int = 0
+    """``PAYMENT_LATENCY_MS``: simulated payment provider latency per charge."""
     metrics_port: int = 9464
     """``WORKER_METRICS_PORT``: Prometheus scrape port of the worker (0 disables)."""
 
@@ -215,6 +217,7 @@ class Settings:
                 payment_failure_rate=_env_float(
                     "PAYMENT_FAILURE_RATE", WorkerSettings.payment_failure_rate
                 ),
+                payment_latency_ms=_env_int("PAYMENT_LATENCY_MS", 0),
                 metrics_port=_env_int("WORKER_METRICS_PORT", WorkerSettings.metrics_port),
             ),
             email=EmailSettings(

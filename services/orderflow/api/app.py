@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> Litestar:
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,
+        logging_config=None,  # structlog (telemetry.logs) owns logging
     )
     app.state.tokens = TokenCodec(settings.auth.jwt_secret, settings.auth.jwt_expires_in_seconds)
     return app

@@ -68,6 +68,7 @@ def register_actors(broker: Broker, context: ActorContext) -> None:
             resources.sessions,
             resources.cache,
             context.settings.worker.payment_failure_rate,
+            context.settings.worker.payment_latency_ms / 1000,
         )
         await saga.process(uuid.UUID(order_id))
 

@@ -7,6 +7,7 @@ only what did not happen yet.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from typing import TYPE_CHECKING
@@ -44,12 +45,14 @@ class OrderSaga:
         sessions: async_sessionmaker[AsyncSession],
         cache: Cache,
         payment_failure_rate: float,
+        payment_latency_seconds: float = 0.0,
         chance: Callable[[], float] = random.random,
     ) -> None:
         self._sessions = sessions
         self._cache = cache
         self._failure_rate = payment_failure_rate
         self._chance = chance
+        self._latency = payment_latency_seconds
 
     async def process(self, order_id: uuid.UUID) -> OrderStatus:
         """Drive one order to confirmed or failed; returns the order's status afterwards."""
@@ -81,6 +84,8 @@ class OrderSaga:
     async def _charge(self, session: AsyncSession, order_id: uuid.UUID) -> bool:
         with tracer.start_as_current_span("payment.charge") as span:
             total = await session.scalar(select(Order.total_cents).where(Order.id == order_id))
+            if self._latency:  # the simulated provider's round trip
+                await asyncio.sleep(self._latency)
             # The first decision is stored; a repeated charge reads it instead of deciding again.
             await session.execute(
                 insert(Payment)

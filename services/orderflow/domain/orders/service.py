@@ -85,15 +85,12 @@ class OrderService:
             return order_view(order, items)
 
     async def _check_prices(self, lines: list[OrderLine]) -> None:
-        prices = dict(
-            (
-                await self._session.execute(
-                    select(Product.id, Product.price_cents).where(
-                        Product.id.in_([line.item_id for line in lines])
-                    )
-                )
-            ).tuples()
+        rows = await self._session.execute(
+            select(Product.id, Product.price_cents).where(
+                Product.id.in_([line.item_id for line in lines])
+            )
         )
+        prices = {item_id: price for item_id, price in rows.tuples()}
         for line in lines:
             if line.item_id not in prices:
                 raise NotFoundError(f"item {line.item_id!r} not found")
