@@ -61,7 +61,7 @@ def _seed(_: argparse.Namespace) -> None:
         finally:
             await resources.close()
 
-    print(f"seeded {asyncio.run(seed())} new products")  # noqa: T201 - CLI output
+    print(f"seeded {asyncio.run(seed())} new products")
 
 
 def _traffic(args: argparse.Namespace) -> None:
@@ -76,7 +76,7 @@ def _traffic(args: argparse.Namespace) -> None:
             duration=args.duration,
         )
     )
-    print(summary.render())  # noqa: T201 - CLI output
+    print(summary.render())
     if summary.unexpected:
         raise SystemExit(1)
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.run(args)
     except SettingsError as exc:
-        print(f"orderflow: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"orderflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
 
 

@@ -154,11 +154,16 @@ class Redis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError("redis-server not found: run `make system-deps`")
+        args = {
+            "--port": str(self.port),
+            "--bind": "127.0.0.1",
+            "--save": "",
+            "--appendonly": "no",
+            "--dir": str(self.root),
+            "--protected-mode": "yes",
+        }
         self.process = subprocess.Popen(
-            [
-                binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "yes",
-            ],  # fmt: skip
+            [binary, *(part for pair in args.items() for part in pair)],
             stdout=(self.root / "log").open("ab"),
             stderr=subprocess.STDOUT,
         )

@@ -23,7 +23,7 @@ class SettingsError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration such as ``168h``, ``1h30m`` or ``500ms`` (bare numbers: seconds)."""
+    """Seconds in a Go-style duration: ``168h``, ``1h30m``, ``500ms``; a bare number is seconds."""
     text = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)

@@ -6,6 +6,8 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
+from litestar.enums import ScopeType
+
 from orderflow.api.errors import error_response
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ def chaos_middleware(settings: ChaosSettings) -> type:
             self.app = app
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["path"].startswith(_SPARED):
+            if scope["type"] != ScopeType.HTTP or scope["path"].startswith(_SPARED):
                 await self.app(scope, receive, send)
                 return
             if settings.latency_ms:

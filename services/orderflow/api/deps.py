@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 from litestar.datastructures import State
@@ -39,7 +39,7 @@ def provide_tokens(state: State) -> TokenCodec:
     return tokens
 
 
-def bearer_token(request: Request[object, object, object]) -> str | None:
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -65,7 +65,7 @@ class Caller:
 
 
 async def provide_caller(
-    request: Request[object, object, object], db_session: AsyncSession, tokens: TokenCodec
+    request: Request[Any, Any, Any], db_session: AsyncSession, tokens: TokenCodec
 ) -> Caller:
     token = bearer_token(request)
     if token is None:
@@ -75,7 +75,7 @@ async def provide_caller(
 
 
 async def provide_optional_caller(
-    request: Request[object, object, object], db_session: AsyncSession, tokens: TokenCodec
+    request: Request[Any, Any, Any], db_session: AsyncSession, tokens: TokenCodec
 ) -> Caller | None:
     if request.headers.get("authorization") is None:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar import MediaType, Response
@@ -44,7 +44,9 @@ def current_trace_id() -> str:
     return secrets.token_hex(16)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[dict[str, str]]:
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, str]]:
     return Response(
         {"error": message, "trace_id": current_trace_id()},
         status_code=status,
@@ -53,16 +55,14 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     )
 
 
-def _domain_error(_: Request[object, object, object], exc: Exception) -> Response[dict[str, str]]:
+def _domain_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, DomainError)
     status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, str(exc), headers)
 
 
-def _validation_error(
-    request: Request[object, object, object], exc: Exception
-) -> Response[dict[str, str]]:
+def _validation_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, ValidationException)
     details = exc.extra if isinstance(exc.extra, list) else []
     reasons = "; ".join(
@@ -72,15 +72,13 @@ def _validation_error(
     return error_response(400, message)
 
 
-def _http_error(_: Request[object, object, object], exc: Exception) -> Response[dict[str, str]]:
+def _http_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, str(exc.detail), headers)
 
 
-def _unexpected_error(
-    request: Request[object, object, object], exc: Exception
-) -> Response[dict[str, str]]:
+def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
 

@@ -85,4 +85,4 @@ def register_actors(broker: Broker, context: ActorContext) -> None:
         (send_notification, SEND_NOTIFICATION_ACTOR),
         (send_email, SEND_EMAIL_ACTOR),
     ):
-        dramatiq.actor(fn, broker=broker, actor_name=name, queue_name=QUEUES[name])
+        dramatiq.actor(actor_name=name, queue_name=QUEUES[name], broker=broker)(fn)

@@ -37,6 +37,16 @@ MAX_BACKOFF_SECONDS = 5.0
 RETENTION = timedelta(days=1)
 
 
+async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    """Return when any event is set, or after ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -150,12 +160,13 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(self._listen_dsn)
             except (OSError, asyncpg.PostgresError):
-                await asyncio.sleep(self._poll)
+                await wait_any(stop, timeout=self._poll)
                 continue
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _, lost=lost: lost.set())
             try:
                 await conn.add_listener("outbox", lambda *_: self._wake.set())
-                while not stop.is_set() and not conn.is_closed():
-                    await asyncio.sleep(self._poll)
+                await wait_any(stop, lost)
             finally:
                 with contextlib.suppress(Exception):
                     await conn.close()
@@ -183,7 +194,9 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     waker = asyncio.ensure_future(self._wake.wait())
                     stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait({waker, stopper}, timeout=backoff, return_when="FIRST_COMPLETED")
+                    await asyncio.wait(
+                        {waker, stopper}, timeout=backoff, return_when="FIRST_COMPLETED"
+                    )
                     waker.cancel()
                     stopper.cancel()
         finally:

@@ -53,7 +53,7 @@ class ArticleController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> ArticlePage:
-        return await ArticleService(db_session, cache).list(
+        return await ArticleService(db_session, cache).search(
             author=author,
             favorited_by=favorited,
             limit=limit,

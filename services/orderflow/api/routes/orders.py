@@ -52,7 +52,7 @@ class OrderController(Controller):
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> list[OrderView]:
-        return await OrderService(db_session, cache).list(caller.id, limit, offset)
+        return await OrderService(db_session, cache).list_recent(caller.id, limit, offset)
 
     @get("/{order_id:uuid}")
     async def get_order(

@@ -6,6 +6,8 @@ in the log as duplicates rather than as second emails.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import structlog
 from litestar import Request, post
@@ -25,7 +27,7 @@ _seen: dict[str, None] = {}
 
 
 @post("/_sink/email", status_code=HTTP_202_ACCEPTED, include_in_schema=False)
-async def email_sink(data: Email, request: Request[object, object, object]) -> dict[str, bool]:
+async def email_sink(data: Email, request: Request[Any, Any, Any]) -> dict[str, bool]:
     key = request.headers.get("idempotency-key", "")
     duplicate = bool(key) and key in _seen
     if key and not duplicate:

@@ -111,7 +111,7 @@ class ArticleService:
             return msgspec.structs.replace(view, favorited=True)
         return view
 
-    async def list(
+    async def search(
         self,
         *,
         author: str | None,

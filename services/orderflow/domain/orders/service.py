@@ -90,7 +90,7 @@ class OrderService:
                 Product.id.in_([line.item_id for line in lines])
             )
         )
-        prices = {item_id: price for item_id, price in rows.tuples()}
+        prices = dict(rows.tuples().all())
         for line in lines:
             if line.item_id not in prices:
                 raise NotFoundError(f"item {line.item_id!r} not found")
@@ -133,7 +133,7 @@ class OrderService:
             ).all()
         )
 
-    async def list(self, user_id: int, limit: int, offset: int) -> list[OrderView]:
+    async def list_recent(self, user_id: int, limit: int, offset: int) -> list[OrderView]:
         orders = await self._list_orders(user_id, limit, offset)
         items = await self._items([o.id for o in orders])
         return [order_view(o, items[o.id]) for o in orders]

@@ -109,5 +109,3 @@ class UserService:
             delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC))
         )
         await self._session.commit()
-
-
