@@ -166,6 +166,9 @@ class Redis:
             [binary, *(part for pair in args.items() for part in pair)],
             stdout=(self.root / "log").open("ab"),
             stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C meant for `make dev` must not kill Redis before the
+            # worker has drained; the owner stops it last.
+            start_new_session=True,
         )
         wait_for_port(self.port)
         return self
