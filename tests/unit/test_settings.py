@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from orderflow.settings import (
@@ -84,9 +87,6 @@ def test_rates_must_be_probabilities(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_readme_documents_every_setting() -> None:
     """The README's configuration table must name every variable the settings read."""
-    import re
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     source = (root / "services/orderflow/settings.py").read_text()
     variables = set(re.findall(r'"""``([A-Z][A-Z0-9_]+)``:', source))

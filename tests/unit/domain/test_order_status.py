@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from orderflow.domain.orders.status import SAGA_OWNED, TRANSITIONS, OrderStatus, can_transition
 
 
@@ -19,7 +21,7 @@ def test_happy_path_and_refusals() -> None:
         OrderStatus.SHIPPED,
         OrderStatus.DELIVERED,
     ]
-    assert all(can_transition(a, b) for a, b in zip(path, path[1:], strict=False))
+    assert all(can_transition(a, b) for a, b in itertools.pairwise(path))
     assert not can_transition(OrderStatus.PENDING, OrderStatus.CONFIRMED)
     assert not can_transition(OrderStatus.SHIPPED, OrderStatus.CANCELLED)
     assert OrderStatus.CONFIRMED in SAGA_OWNED and OrderStatus.CANCELLED not in SAGA_OWNED
