@@ -26,7 +26,6 @@ from orderflow_operator.target import target_selector
 from orderflow_operator.telemetry import TRACER
 
 if TYPE_CHECKING:
-
     import kopf
 
     from orderflow_operator.crd.models import Dependency

@@ -9,7 +9,6 @@ import kopf
 from orderflow_operator.kube import ApiError, policy_status_path
 
 if TYPE_CHECKING:
-
     from orderflow_operator.kube import KubeClient
     from orderflow_operator.state import PolicyState
 

@@ -166,7 +166,15 @@ class PolicyState:
             )
         else:
             found = cond.find(self.conditions, cond.DEPENDENCIES_HEALTHY)
-            assert found is not None
+            if found is None:  # configured before the first check round finished
+                self.set(
+                    cond.READY,
+                    cond.UNKNOWN,
+                    "Checking",
+                    "first checks of the dependencies are running",
+                    generation,
+                )
+                return
             status = cond.FALSE if deps == cond.FALSE else cond.UNKNOWN
             self.set(cond.READY, status, found["reason"], found["message"], generation)
 
