@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from orderflow.settings import SettingsError, get_settings
 
@@ -12,11 +13,20 @@ from orderflow.settings import SettingsError, get_settings
 def _api(_: argparse.Namespace) -> None:
     import uvicorn
 
-    from orderflow.api.app import create_app
+    from orderflow.api.app import create_asgi
+    from orderflow.telemetry.setup import configure_telemetry
 
     settings = get_settings()
+    telemetry = configure_telemetry("orderflow-api", settings.app.environment)
+    try:
+        _serve_api(uvicorn, create_asgi(settings), settings)
+    finally:
+        telemetry.shutdown()
+
+
+def _serve_api(uvicorn: Any, app: Any, settings: Any) -> None:
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.app.host,
         port=settings.app.port,
         log_config=None,  # our JSON logging stays in charge
@@ -28,9 +38,15 @@ def _api(_: argparse.Namespace) -> None:
 
 
 def _worker(_: argparse.Namespace) -> None:
+    from orderflow.telemetry.setup import configure_telemetry
     from orderflow.worker.main import run
 
-    run(get_settings())
+    settings = get_settings()
+    telemetry = configure_telemetry("orderflow-worker", settings.app.environment)
+    try:
+        run(settings)
+    finally:
+        telemetry.shutdown()
 
 
 def _migrate(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from orderflow.cache import Cache
 from orderflow.db.engine import make_engine, make_session_factory
+from orderflow.telemetry.clients import instrument_cache_client
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,6 +38,7 @@ class Resources:
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             health_check_interval=30,
         )
+        instrument_cache_client(redis)
         return cls(
             settings=settings,
             engine=engine,

@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.types import ASGIApp
 
 import orderflow
 from orderflow.api.chaos import chaos_middleware
@@ -17,12 +18,14 @@ from orderflow.api.errors import EXCEPTION_HANDLERS
 from orderflow.api.routes.articles import ArticleController
 from orderflow.api.routes.catalog import CatalogController
 from orderflow.api.routes.health import health_handlers
+from orderflow.api.routes.metrics import metrics
 from orderflow.api.routes.orders import order_router
 from orderflow.api.routes.sink import email_sink
 from orderflow.api.routes.users import UserController
 from orderflow.domain.users.security import TokenCodec
 from orderflow.resources import Resources
 from orderflow.settings import Settings
+from orderflow.telemetry.asgi import ServerTelemetryMiddleware
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -42,6 +45,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[
             *health_handlers,
+            metrics,
             UserController,
             ArticleController,
             CatalogController,
@@ -68,3 +72,9 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.tokens = TokenCodec(settings.auth.jwt_secret, settings.auth.jwt_expires_in_seconds)
     return app
+
+
+def create_asgi(settings: Settings) -> ASGIApp:
+    """The served application: the Litestar app inside the server-span wrapper, which must sit
+    outside Litestar to see unrouted requests too."""
+    return ServerTelemetryMiddleware(create_app(settings))

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 if TYPE_CHECKING:
     from orderflow.settings import DatabaseSettings
 
 
 def make_engine(settings: DatabaseSettings) -> AsyncEngine:
-    return create_async_engine(
+    # Looked up on the module at call time: the SQLAlchemy instrumentation (ours or zero-code)
+    # wraps `sqlalchemy.ext.asyncio.create_async_engine`, and must see every engine we make.
+    engine: AsyncEngine = sa_asyncio.create_async_engine(
         settings.url,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
@@ -24,6 +22,7 @@ def make_engine(settings: DatabaseSettings) -> AsyncEngine:
         # asyncpg's statement cache already prepares every query once per connection.
         connect_args={"server_settings": {"application_name": "orderflow"}},
     )
+    return engine
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

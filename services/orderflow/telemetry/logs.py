@@ -44,7 +44,9 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Keep an OTLP handler that zero-code instrumentation attached: it is the one log export.
+    kept = [h for h in root.handlers if type(h).__module__.startswith("opentelemetry")]
+    root.handlers[:] = [handler, *kept]
     root.setLevel(level)
     # One line per outgoing request is noise; the client spans already record them.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING
 
 import dramatiq
 import structlog
+from prometheus_client import start_http_server
 
 from orderflow.resources import Resources
+from orderflow.telemetry.dramatiq import OpenTelemetryMiddleware
+from orderflow.telemetry.prometheus import registry as prometheus_registry
 from orderflow.worker.actors import QUEUES, ActorContext, register_actors
 from orderflow.worker.broker import make_broker
+from orderflow.worker.metrics import JobMetrics, QueueGauges
 from orderflow.worker.relay import OutboxRelay
 
 if TYPE_CHECKING:
-    from dramatiq import Middleware
-
     from orderflow.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,8 +53,12 @@ async def _serve(settings: Settings, broker: dramatiq.Broker) -> None:
         await resources.close()
 
 
-def run(settings: Settings, extra_middleware: list[Middleware] | None = None) -> None:
-    broker = make_broker(settings, extra_middleware)
+def run(settings: Settings) -> None:
+    # Tracing after Dramatiq's own middleware, so Retries re-enqueues inside our consumer span.
+    broker = make_broker(settings, [OpenTelemetryMiddleware(), JobMetrics()])
+    QueueGauges(settings.redis.url, QUEUES.values())
+    if settings.worker.metrics_port:
+        start_http_server(settings.worker.metrics_port, registry=prometheus_registry)
     context = ActorContext(settings)
     register_actors(broker, context)
     worker = dramatiq.Worker(broker, worker_threads=settings.worker.threads)

@@ -1,0 +1,33 @@
+"""Client instrumentation applied to specific clients, never globally.
+
+Only the cache's Redis client is traced (the broker's idle polling would flood the backend
+with root spans), and only the email client's HTTP calls. When zero-code instrumentation has
+already patched a library globally, instrumenting the client again would duplicate its spans.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+
+if TYPE_CHECKING:
+    import httpx
+    from redis.asyncio import Redis
+
+
+def _sdk_active() -> bool:
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def instrument_cache_client(client: Redis) -> None:
+    if _sdk_active() and not RedisInstrumentor().is_instrumented_by_opentelemetry:
+        RedisInstrumentor.instrument_client(client)
+
+
+def instrument_http_client(client: httpx.AsyncClient) -> None:
+    if _sdk_active() and not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+        HTTPXClientInstrumentor.instrument_client(client)

@@ -1,0 +1,114 @@
+"""OpenTelemetry tracing for Dramatiq, as a broker middleware.
+
+There is no official Dramatiq instrumentation. This one follows the messaging semantic
+conventions and Dramatiq's own contracts:
+
+* **PRODUCER** span ``send <queue>`` when a message is enqueued, and the W3C context (the
+  producer span's) written into ``message.options["otel"]`` — options are the only part of a
+  message that travels and persists, so they are the carrier. The span is ended inside
+  ``before_enqueue``: Dramatiq does not call ``after_enqueue`` when enqueueing fails, and a span
+  that waits for it could leak.
+* **CONSUMER** span ``process <queue>`` around every delivery, a child of the producer's
+  context, attached for the whole actor run. ``before_process_message``, the actor and
+  ``after_process_message``/``after_skip_message`` run in the same worker thread, so the
+  attach/detach pair is balanced; async actors see the context too, because Dramatiq's event
+  loop thread runs their coroutine in a copy of the worker thread's context.
+* **Retries stay in the trace**: the Retries middleware re-enqueues from inside the failed
+  delivery, so the retry's producer span is a child of the failed consumer span.
+* Errors are recorded on the consumer span and set its status; the context is always
+  detached, whatever happened.
+
+Add it after Dramatiq's own middleware (``Retries`` in particular) so that its
+``after_process_message`` runs while our consumer span is still current.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from dramatiq import Middleware
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+if TYPE_CHECKING:
+    from dramatiq import Broker, Message
+    from dramatiq.broker import MessageProxy
+    from opentelemetry.trace import Span, TracerProvider
+
+OPTIONS_KEY = "otel"
+SYSTEM = "dramatiq"
+
+
+class OpenTelemetryMiddleware(Middleware):
+    """Producer and consumer spans for every Dramatiq message."""
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        # One delivery at a time per worker thread: a thread-local holds its span and token.
+        self._local = threading.local()
+
+    def _attributes(self, message: Message[Any] | MessageProxy, operation: str) -> dict[str, Any]:
+        return {
+            "messaging.system": SYSTEM,
+            "messaging.operation.type": operation,
+            "messaging.operation.name": operation,
+            "messaging.destination.name": message.queue_name,
+            "messaging.message.id": message.message_id,
+            "messaging.dramatiq.actor": message.actor_name,
+            "messaging.dramatiq.retries": message.options.get("retries", 0),
+        }
+
+    def before_enqueue(self, broker: Broker, message: Message[Any], delay: int) -> None:
+        attributes = self._attributes(message, "send")
+        if delay:
+            attributes["messaging.dramatiq.delay_ms"] = delay
+        with self._tracer.start_as_current_span(
+            f"send {message.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        # Replace (never nest) the carrier, so a retry carries the context of the try that
+        # failed, and other middleware's options are left exactly as they were.
+        message.options[OPTIONS_KEY] = carrier
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        parent = propagate.extract(message.options.get(OPTIONS_KEY) or {})
+        span = self._tracer.start_span(
+            f"process {message.queue_name}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=self._attributes(message, "process"),
+        )
+        token = context.attach(trace.set_span_in_context(span, parent))
+        self._local.active = (span, token)
+
+    def _finish(self, exception: BaseException | None) -> None:
+        active: tuple[Span, object] | None = getattr(self._local, "active", None)
+        if active is None:
+            return
+        self._local.active = None
+        span, token = active
+        try:
+            if exception is not None:
+                span.record_exception(exception)
+                span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
+            span.end()
+        finally:
+            context.detach(token)  # type: ignore[arg-type]
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self._finish(exception)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        active = getattr(self._local, "active", None)
+        if active is not None:
+            active[0].set_attribute("messaging.dramatiq.skipped", True)
+        self._finish(None)

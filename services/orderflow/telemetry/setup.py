@@ -1,0 +1,110 @@
+"""Configure the OpenTelemetry SDK once per process, or not at all.
+
+* ``OTEL_SDK_DISABLED=true``: nothing is configured; the API stays a no-op.
+* Already configured (``opentelemetry-instrument``, or the OpenTelemetry Operator's injection):
+  the providers, exporters and auto-instrumentations are theirs. We add only what zero-code
+  cannot do (the Litestar server span, our Dramatiq middleware, the cache-only Redis client),
+  so the trace shape is the same either way and nothing is exported twice.
+* Otherwise: providers from the standard ``OTEL_*`` variables (service name, resource
+  attributes, sampler), OTLP/HTTP export when an endpoint is configured, and the Prometheus
+  bridge for scraping in every case.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+import orderflow
+from orderflow.telemetry.prometheus import PrometheusBridgeReader
+
+log = logging.getLogger(__name__)
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    enabled: bool
+    """An SDK is active in this process (ours or zero-code's)."""
+    owned: bool
+    """We configured it (and so must flush it on shutdown)."""
+
+    def shutdown(self) -> None:
+        if not self.owned:
+            return
+        for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+            shutdown = getattr(provider, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+        logs = get_logger_provider()
+        if hasattr(logs, "shutdown"):
+            logs.shutdown()
+
+
+def _sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def _exporting() -> bool:
+    return any(os.environ.get(name) for name in _ENDPOINT_VARIABLES)
+
+
+def _resource(default_service_name: str, environment: str) -> Resource:
+    attributes = {
+        "service.version": orderflow.__version__,
+        "deployment.environment.name": environment,
+    }
+    if not os.environ.get("OTEL_SERVICE_NAME"):
+        attributes["service.name"] = default_service_name
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (which win).
+    return Resource.create(attributes)
+
+
+def configure_telemetry(default_service_name: str, environment: str) -> Telemetry:
+    if _sdk_disabled():
+        return Telemetry(enabled=False, owned=False)
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        log.info("telemetry: SDK configured by zero-code instrumentation; not configuring again")
+        _instrument_libraries()
+        return Telemetry(enabled=True, owned=False)
+
+    resource = _resource(default_service_name, environment)
+    tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
+    readers: list[object] = [PrometheusBridgeReader()]
+    if _exporting():
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        logger_provider = LoggerProvider(resource=resource)
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+        set_logger_provider(logger_provider)
+        # The one OTLP path for logs: every structlog line reaches the root logger once.
+        logging.getLogger().addHandler(LoggingHandler(logger_provider=logger_provider))
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))  # type: ignore[arg-type]
+    _instrument_libraries()
+    return Telemetry(enabled=True, owned=True)
+
+
+def _instrument_libraries() -> None:
+    # Before any engine exists: every engine of the process (API, relay, actors) gets the same
+    # per-query spans. One instrumentation only: asyncpg's would duplicate every query.
+    instrumentor = SQLAlchemyInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(enable_commenter=False)
