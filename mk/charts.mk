@@ -1,0 +1,59 @@
+# Images and the orderflow Helm chart (issue 5). Included by the root Makefile, which defines
+# PYTHON and UV. Every step here is also what tests/charts does against the test bed.
+
+CHART := charts/orderflow
+HELM = $(shell python3 tools/gotool.py path helm)
+KUBECTL_BIN = $(shell python3 tools/gotool.py path kubectl)
+KIND ?= kind
+KIND_CLUSTER ?= orderflow
+# Empty: kind's default node image for its release.
+KIND_NODE_IMAGE ?=
+RELEASE ?= orderflow
+NAMESPACE ?= orderflow
+# Extra `helm upgrade --install` arguments for `make up`, e.g. HELM_ARGS="-f my-values.yaml".
+HELM_ARGS ?=
+PYTEST_CHARTS_ARGS ?=
+
+.PHONY: images chart-sync chart-lint test-charts up down
+
+images:  ## build orderflow-api and orderflow-worker images (local base when no registry)
+	k8s/base-image/images.sh
+
+# Helm reads nothing outside the chart: copy the collector config and the dashboards in.
+# tests/charts fails when the copies drift from otel/ and grafana-dashboards/.
+chart-sync:  ## copy otel/collector.yaml and grafana-dashboards/*.json into the chart
+	@mkdir -p $(CHART)/files/otel $(CHART)/files/grafana-dashboards
+	@if [ -f otel/collector.yaml ]; then cp otel/collector.yaml $(CHART)/files/otel/collector.yaml; \
+		else echo "chart-sync: otel/collector.yaml does not exist"; exit 1; fi
+	@find $(CHART)/files/grafana-dashboards -name '*.json' -delete
+	@for f in grafana-dashboards/*.json; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/grafana-dashboards/; done; true
+	@echo "chart-sync: $(CHART)/files is up to date"
+
+chart-lint: tools  ## helm lint --strict + helm template: default values and every ci/ file
+	@set -e; for values in "" $(wildcard $(CHART)/ci/*.yaml); do \
+		echo "== $${values:-default values}"; \
+		$(HELM) lint --strict $(CHART) $${values:+-f $$values} >/dev/null; \
+		$(HELM) template lint $(CHART) $${values:+-f $$values} >/dev/null; \
+	done
+
+test-charts: venv tools system-deps  ## chart + image tests (test bed, kubeconform, Docker builds)
+	$(PYTHON) -m pytest tests/charts $(PYTEST_CHARTS_ARGS)
+
+# The workstation path (kind, real pods). Same steps as tests/charts/test_chart_install.py:
+# a namespace enforcing restricted Pod Security, `helm upgrade --install --wait`.
+up: tools  ## kind cluster (if none) + images + helm install --wait + Grafana port-forward
+	@command -v $(KIND) >/dev/null || { echo "up: kind is not installed"; exit 1; }
+	@$(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || \
+		$(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind-config.yaml \
+			$(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) --wait 120s
+	$(KIND) export kubeconfig --name $(KIND_CLUSTER)
+	k8s/base-image/images.sh | xargs $(KIND) load docker-image --name $(KIND_CLUSTER)
+	$(KUBECTL_BIN) create namespace $(NAMESPACE) --dry-run=client -o yaml | $(KUBECTL_BIN) apply -f -
+	$(KUBECTL_BIN) label namespace $(NAMESPACE) --overwrite \
+		pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest
+	$(HELM) upgrade --install $(RELEASE) $(CHART) -n $(NAMESPACE) --wait --timeout 10m $(HELM_ARGS)
+	@echo "Grafana: http://127.0.0.1:3000  (Ctrl-C stops the port-forward; the cluster keeps running)"
+	$(KUBECTL_BIN) -n $(NAMESPACE) port-forward svc/$(RELEASE)-lgtm 3000:3000
+
+down:  ## delete the kind cluster made by `make up`
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
