@@ -31,4 +31,4 @@ cluster-status:
 ## test-k8s: the test bed acceptance tests (starts its own test bed unless
 ## ORDERFLOW_TEST_KUBECONFIG or --k8s-kubeconfig-override names a cluster)
 test-k8s: tools
-	$(PYTHON) -m pytest tests/k8s $(PYTEST_K8S_ARGS)
+	$(PYTHON) -m pytest tests/k8s $(if $(REAL_NODE),--k8s-real-node) $(PYTEST_K8S_ARGS)

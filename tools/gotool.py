@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,23 @@ def bin_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Generate:
+    """``[generate]``: binaries whose main package a generator writes at build time.
+
+    The OTel collector has no upstream main package: the collector builder writes one from
+    a manifest. ``tool`` (a binary of the same directory, built first) runs in a temporary
+    directory with ``args`` (``{dir}`` = the tool directory, ``{src}`` = where the sources
+    must go); the committed ``module``/go.mod + go.sum are then copied next to the sources and
+    ``go build`` runs there with -mod=readonly, the package paths being relative to ``{src}``.
+    """
+
+    binaries: list[str]
+    tool: str
+    args: list[str]
+    module: str
+
+
+@dataclass(frozen=True)
 class ToolDir:
     """One wrapper module: ``tools/go/<name>/`` and its parsed ``tool.toml``."""
 
@@ -61,12 +79,14 @@ class ToolDir:
     ldflags: list[str]
     binaries: dict[str, str]  # binary name -> Go package path, built by default
     optional: dict[str, str] = field(default_factory=dict)  # built only when named
+    generate: Generate | None = None
 
     @classmethod
     def load(cls, path: Path) -> ToolDir:
         spec = tomllib.loads((path / "tool.toml").read_text())
         variables = {k: str(v) for k, v in spec.get("vars", {}).items()}
         build = spec.get("build", {})
+        gen = spec.get("generate")
         return cls(
             name=path.name,
             path=path,
@@ -75,6 +95,14 @@ class ToolDir:
             ldflags=[str(f).format(**variables) for f in build.get("ldflags", [])],
             binaries=dict(spec.get("binaries", {})),
             optional=dict(spec.get("optional", {})),
+            generate=Generate(
+                binaries=list(gen["binaries"]),
+                tool=str(gen["tool"]),
+                args=[str(a) for a in gen.get("args", [])],
+                module=str(gen.get("module", ".")),
+            )
+            if gen
+            else None,
         )
 
     @property
@@ -83,6 +111,9 @@ class ToolDir:
 
     def package(self, binary: str) -> str:
         return {**self.binaries, **self.optional}[binary]
+
+    def generated(self, binary: str) -> bool:
+        return self.generate is not None and binary in self.generate.binaries
 
     def key(self, go_version: str) -> str:
         """Hash of every file in the directory and of the toolchain that builds it."""
@@ -174,11 +205,29 @@ def _exe_name(package: str) -> str:
     return parts[-1]
 
 
+def _generate(tool: ToolDir, gen: Generate, tmp: Path) -> Path:
+    """Run the generator into ``tmp/src`` and give it the committed go.mod/go.sum."""
+    generator = store_dir(tool) / gen.tool
+    if not os.access(generator, os.X_OK):
+        _build(tool, [gen.tool])
+    src = tmp / "src"
+    args = [a.format(dir=tool.path, src=src) for a in gen.args]
+    print(f"gotool: generating sources with {gen.tool}", file=sys.stderr, flush=True)
+    env = {**go_env(), "TMPDIR": str(tmp)}  # the collector builder leaves a temp dir behind
+    subprocess.run([str(generator), *args], cwd=tmp, env=env, check=True)
+    for name in ("go.mod", "go.sum"):
+        shutil.copyfile(tool.path / gen.module / name, src / name)
+    return src
+
+
 def _build(tool: ToolDir, binaries: list[str]) -> float:
     dest = store_dir(tool)
     dest.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=dest, prefix=".build-") as tmp:
+        cwd = tool.path
+        if tool.generate is not None and tool.generated(binaries[0]):
+            cwd = _generate(tool, tool.generate, Path(tmp))
         # One `go build` for the whole group links the binaries in parallel.
         out = tmp + "/" if len(binaries) > 1 else f"{tmp}/{binaries[0]}"
         cmd = ["go", "build", "-trimpath", "-ldflags", " ".join(tool.ldflags), "-o", out]
@@ -188,7 +237,7 @@ def _build(tool: ToolDir, binaries: list[str]) -> float:
             file=sys.stderr,
             flush=True,
         )
-        subprocess.run(cmd, cwd=tool.path, env={**go_env(), **tool.env}, check=True)
+        subprocess.run(cmd, cwd=cwd, env={**go_env(), **tool.env}, check=True)
         for binary in binaries:
             built = Path(tmp) / (binary if len(binaries) == 1 else _exe_name(tool.package(binary)))
             built.replace(dest / binary)
@@ -214,9 +263,13 @@ def ensure(binaries: Iterable[str] | None = None) -> dict[str, Path]:
             groups: dict[str, list[str]] = {}
             for binary in missing:
                 if not os.access(paths[binary], os.X_OK):  # another process may have won
-                    groups.setdefault(tools[binary].name, []).append(binary)
+                    tool = tools[binary]  # generated binaries build apart (other sources)
+                    groups.setdefault(f"{tool.name}:{tool.generated(binary)}", []).append(binary)
             for group in groups.values():
-                _build(tools[group[0]], group)
+                # A generator may have been built already, for an earlier group.
+                todo = [b for b in group if not os.access(paths[b], os.X_OK)]
+                if todo:
+                    _build(tools[todo[0]], todo)
     for binary, path in paths.items():
         _link(binary, path)
     return paths

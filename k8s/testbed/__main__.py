@@ -17,9 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nodes", type=int, default=3, help="kwok fake nodes (default: %(default)s)"
     )
+    parser.add_argument(
+        "--real-node", action="store_true", help="also join a real kubelet + containerd node"
+    )
     args = parser.parse_args(argv)
 
-    bed = TestBed(Config(name=args.name, nodes=args.nodes))
+    bed = TestBed(Config(name=args.name, nodes=args.nodes, real_node=args.real_node))
     if args.command == "start":
         bed.start()
         print(f"export KUBECONFIG={bed.kubeconfig}")

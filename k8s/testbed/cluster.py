@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from k8s.testbed import realnode
 from k8s.testbed.pki import ClientCert, Pki
 from k8s.testbed.procs import Supervisor, free_port
 from k8s.testbed.tools import bin_dir, ensure, kubernetes_version
@@ -69,6 +70,8 @@ class Config:
     # Parent-death signal on every daemon: right for pytest, wrong for `make cluster`.
     tie_to_parent: bool = False
     timeout: float = 120.0
+    # Stage 2: also run a real kubelet + containerd node (see realnode.py).
+    real_node: bool = False
 
     @property
     def run_dir(self) -> Path:
@@ -89,7 +92,7 @@ class TestBed:
 
     # ----------------------------------------------------------------- tools
     def ensure_tools(self) -> dict[str, Path]:
-        self.bins = ensure(BINARIES)
+        self.bins = ensure(BINARIES + (["kubelet"] if self.config.real_node else []))
         return self.bins
 
     @property
@@ -128,7 +131,14 @@ class TestBed:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         ip = host_ip()
-        self.pki.create(["127.0.0.1", ip, "10.96.0.1"], _CLIENTS)
+        clients = _CLIENTS + (realnode.client_certs() if self.config.real_node else [])
+        self.pki.create(["127.0.0.1", ip, "10.96.0.1"], clients)
+        if self.config.real_node:
+            if ip == "127.0.0.1":
+                raise RuntimeError("a real node needs a non-loopback host address")
+            self.pki.server_cert(
+                "kubelet-serving", realnode.NODE_NAME, [ip, "127.0.0.1"], [realnode.NODE_NAME]
+            )
         ports = {
             n: free_port()
             for n in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler")
@@ -145,6 +155,9 @@ class TestBed:
             self._create_nodes()
             self._start_kwok()
             self._wait_ready()
+            if self.config.real_node:
+                realnode.RealNode(self).start(ip, ports["apiserver"])
+                self._wait(self._real_node_ready, "the real node to be Ready")
         except BaseException:
             self.stop(remove=False)  # keep logs for the post-mortem
             raise
@@ -157,7 +170,18 @@ class TestBed:
         )
 
     def stop(self, remove: bool = True) -> None:
+        node = realnode.RealNode(self)
+        if node.dir.exists():
+            # Pods deleted through the kubelet first (clean CNI teardown), then the kubelet
+            # (it would restart containers), then any container left, then containerd:
+            # no container or shim may outlive the test bed.
+            node.drain()
+            self.sup.stop("kubelet")
+            node.stop_workloads()
+            self.sup.stop("containerd")
         self.sup.stop_all()
+        if node.dir.exists():
+            node.cleanup_host()
         if remove and self.run_dir.exists():
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -197,6 +221,8 @@ class TestBed:
             f"--kubelet-client-certificate={kcrt}",
             f"--kubelet-client-key={kkey}",
             f"--kubelet-certificate-authority={self.pki.ca_crt}",
+            # Node names do not resolve here; reach a (real) kubelet by its IP.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--authorization-mode=Node,RBAC",
             # PodSecurity is on by default since 1.25; listed so nobody wonders.
             "--enable-admission-plugins=NodeRestriction,PodSecurity",
@@ -300,6 +326,9 @@ class TestBed:
         self._wait(nodes_ready, f"{self.config.nodes} kwok nodes Ready")
         self._wait(default_sa, "the default ServiceAccount")
 
+    def _real_node_ready(self) -> bool:
+        return _real_node_ready_impl(self)
+
     def _wait(self, check: Any, what: str) -> None:
         deadline = time.monotonic() + self.config.timeout
         while time.monotonic() < deadline:
@@ -312,6 +341,11 @@ class TestBed:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"testbed: timed out waiting for {what}; logs in {self.sup.log_dir}")
+
+
+def _real_node_ready_impl(bed: TestBed) -> bool:
+    out = bed.kubectl("get", "node", realnode.NODE_NAME, "-o", "json", check=False)
+    return out.returncode == 0 and _condition(json.loads(out.stdout), "Ready") == "True"
 
 
 def _fake_node(name: str, index: int, version: str) -> dict[str, Any]:

@@ -55,11 +55,14 @@ class Pki:
         # Service-account token signing pair (apiserver signs, controller-manager signs too).
         _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
         _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
-        san = ",".join([*(f"DNS:{n}" for n in _APISERVER_DNS), *(f"IP:{ip}" for ip in ips)])
-        self._leaf("apiserver", "/CN=kube-apiserver", f"subjectAltName={san}", "serverAuth")
+        self.server_cert("apiserver", "kube-apiserver", ips, _APISERVER_DNS)
         for client in clients:
             subject = "/CN=" + client.cn + "".join(f"/O={o}" for o in client.orgs)
             self._leaf(client.name, subject, None, "clientAuth")
+
+    def server_cert(self, name: str, cn: str, ips: list[str], dns: list[str]) -> None:
+        san = ",".join([*(f"DNS:{n}" for n in dns), *(f"IP:{ip}" for ip in ips)])
+        self._leaf(name, f"/CN={cn}", f"subjectAltName={san}", "serverAuth")
 
     def _leaf(self, name: str, subject: str, san: str | None, usage: str) -> None:
         d = self.dir

@@ -82,6 +82,12 @@ class Supervisor:
     def status(self) -> dict[str, bool]:
         return {name: _is_ours(pid, self.run_dir) for name, pid in self._pids().items()}
 
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        pids = self._pids()
+        if name in pids:
+            _terminate(pids.pop(name), self.run_dir, timeout)
+            self._save(pids)
+
     def stop_all(self, timeout: float = 15.0) -> None:
         """Stop in reverse start order: clients before the apiserver, etcd last."""
         pids = self._pids()

@@ -26,6 +26,7 @@ class K8sCluster:
     kubeconfig: Path
     version: str  # the pinned Kubernetes version of the project's tools
     kwok: bool  # True on the test bed (simulated nodes), False on kind or another cluster
+    real_node: bool = False  # the test bed also has a real kubelet node (stage 2)
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -113,7 +114,7 @@ def reap_stale(root: Path) -> None:
 
 
 @contextmanager
-def shared_testbed(nodes: int = 3) -> Iterator[TestBed]:
+def shared_testbed(nodes: int = 3, real_node: bool = False) -> Iterator[TestBed]:
     """Start (or join) this test run's test bed; the last user to leave stops it."""
     root = default_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,10 @@ def shared_testbed(nodes: int = 3) -> Iterator[TestBed]:
     name = f"pytest-{worker_run[:12]}" if worker_run else f"pytest-{os.getpid()}"
     # Without xdist the daemons die with this process even on SIGKILL; with xdist the
     # first worker may finish before the others, so the users file decides instead.
-    bed = TestBed(Config(name=name, root=root, nodes=nodes, tie_to_parent=not worker_run))
+    config = Config(
+        name=name, root=root, nodes=nodes, tie_to_parent=not worker_run, real_node=real_node
+    )
+    bed = TestBed(config)
     # One lock for all sessions' bookkeeping: per-run lock files would pile up, and
     # deleting a lock file that another process holds open is a classic race.
     lock = root / ".pytest.lock"

@@ -44,6 +44,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--k8s-nodes", type=int, default=3, help="kwok fake nodes on the test bed (default 3)"
     )
+    group.addoption(
+        "--k8s-real-node",
+        action="store_true",
+        default=bool(os.environ.get("ORDERFLOW_TESTBED_REAL_NODE")),
+        help="also join a real kubelet + containerd node to the test bed (root, Debian packages)",
+    )
 
 
 def _named_kubeconfig(config: pytest.Config) -> Path | None:
@@ -65,8 +71,13 @@ def k8s_cluster(request: pytest.FixtureRequest) -> Iterator[K8sCluster]:
         yield K8sCluster(kubeconfig=named, version=version, kwok=False)
         return
     reap_stale(default_root())
-    with shared_testbed(nodes=request.config.getoption("--k8s-nodes")) as bed:
-        yield K8sCluster(kubeconfig=bed.kubeconfig, version=version, kwok=True)
+    with shared_testbed(
+        nodes=request.config.getoption("--k8s-nodes"),
+        real_node=request.config.getoption("--k8s-real-node"),
+    ) as bed:
+        yield K8sCluster(
+            kubeconfig=bed.kubeconfig, version=version, kwok=True, real_node=bed.config.real_node
+        )
 
 
 def _namespace_name(request: pytest.FixtureRequest) -> str:

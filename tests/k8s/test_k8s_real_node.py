@@ -1,0 +1,53 @@
+"""Stage 2: a real kubelet (pinned build) + containerd node runs a container from a locally
+built image (debootstrap base). Runs with `make test-k8s REAL_NODE=1` (or
+`--k8s-real-node`); otherwise there is no real node to test and the test says so."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from k8s.testbed.image import BASE_IMAGE
+from k8s.testbed.realnode import NODE_NAME, TAINT
+
+if TYPE_CHECKING:
+    from tests.testbed.handle import K8sCluster
+
+pytestmark = pytest.mark.k8s
+
+SCRIPT = 'echo "hello from $(cat /etc/debian_version)"; exec sleep 3600'
+
+
+def test_real_node_runs_local_image(k8s_cluster: K8sCluster, k8s_namespace: str) -> None:
+    if not k8s_cluster.real_node:
+        pytest.skip("no real node: start the test bed with --k8s-real-node / REAL_NODE=1")
+    ns = k8s_namespace
+    node = k8s_cluster.get(f"node/{NODE_NAME}")
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == k8s_cluster.version
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: hello}}
+spec:
+  nodeSelector: {{type: real}}
+  tolerations: [{{key: {TAINT}, operator: Exists, effect: NoSchedule}}]
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {BASE_IMAGE}
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", {SCRIPT!r}]
+"""
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
+    k8s_cluster.kubectl("wait", "pod/hello", "-n", ns, "--for=condition=Ready", "--timeout=90s")
+
+    pod = k8s_cluster.get("pod/hello", "-n", ns)
+    assert pod["spec"]["nodeName"] == NODE_NAME
+    assert pod["status"]["podIP"].startswith("10.88."), "IP from the CNI bridge, not kwok"
+    # Logs and exec go apiserver -> kubelet (client cert, kubelet serving cert from our CA).
+    logs = k8s_cluster.kubectl("logs", "hello", "-n", ns).stdout
+    assert logs.startswith("hello from 12."), logs
+    out = k8s_cluster.kubectl("exec", "hello", "-n", ns, "--", "cat", "/etc/os-release").stdout
+    assert "bookworm" in out
