@@ -125,6 +125,12 @@ class TestBed:
 
     def start(self) -> None:
         if self.running():
+            has_real = realnode.RealNode(self).dir.exists()
+            if self.config.real_node and not has_real:
+                raise RuntimeError(
+                    f"testbed {self.config.name} runs without a real node: stop it first"
+                )
+            self.ensure_tools()
             return
         self.stop(remove=True)  # leftovers of a crashed run
         self.ensure_tools()
