@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from orderflow_operator.crd.models import ProbeKind
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from orderflow_operator.crd.models import PolicySpec
 
 GATE = "orderflow.dev/dependencies-ready"
@@ -95,7 +97,7 @@ def _pointer(key: str) -> str:
 
 
 def workload_patch(
-    workload: dict[str, Any], template: dict[str, Any], wanted: dict[str, str | None]
+    workload: dict[str, Any], template: dict[str, Any], wanted: Mapping[str, str | None]
 ) -> list[dict[str, Any]]:
     """JSON patch from ``workload`` to the given template and annotations (None: remove).
 

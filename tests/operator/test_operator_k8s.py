@@ -1,0 +1,533 @@
+"""Issue 6 acceptance: the real operator on the test bed, gating real pods on real PostgreSQL
+and Redis (started here), running with the chart's ServiceAccount and RBAC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+import pytest
+
+from tests.testbed.manifests import IMAGE, RESTRICTED_SECURITY, condition
+from tests.testbed.wait import holds_for, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from orderflow.devservices import Postgres, Redis
+    from tests.operator.conftest import OperatorBed
+    from tests.testbed.handle import K8sCluster
+
+pytestmark = pytest.mark.k8s
+
+GATE = "orderflow.dev/dependencies-ready"
+T = TypeVar("T")
+INTERVAL = 2  # seconds between checks of Redis in the scenario
+
+
+def _until(
+    probe: Callable[[], T | Literal[False] | None], *, timeout: float = 60.0, what: str
+) -> T:
+    """``wait_until`` for probes that answer "not yet" with None/False, typed as the value."""
+    return cast("T", wait_until(probe, timeout=timeout, what=what))
+
+
+def _deployment(name: str, replicas: int = 2, **container: Any) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": IMAGE,
+                                "securityContext": RESTRICTED_SECURITY,
+                                **container,
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    )
+
+
+def _policy(name: str, spec: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "orderflow.dev/v1alpha1",
+            "kind": "HealthPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def _pods(cluster: K8sCluster, ns: str, app: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cluster.get("pods", "-n", ns, "-l", f"app={app}")["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def _gated(cluster: K8sCluster, ns: str, app: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in _pods(cluster, ns, app)
+        if {"conditionType": GATE} in (p["spec"].get("readinessGates") or [])
+    ]
+
+
+def _gate_time(pod: dict[str, Any]) -> str:
+    for cond in pod["status"]["conditions"]:
+        if cond["type"] == GATE:
+            return str(cond["lastTransitionTime"])
+    raise AssertionError(f"pod {pod['metadata']['name']} has no gate condition")
+
+
+def _all(pods: list[dict[str, Any]], count: int, **wanted: str) -> list[dict[str, Any]] | None:
+    """The pods, if there are `count` of them and every one has the wanted conditions."""
+    if len(pods) != count:
+        return None
+    for pod in pods:
+        for kind, status in wanted.items():
+            if condition(pod, GATE if kind == "gate" else kind) != status:
+                return None
+    return pods
+
+
+def _status(cluster: K8sCluster, ns: str, name: str) -> dict[str, Any]:
+    status: dict[str, Any] = cluster.get(f"healthpolicy/{name}", "-n", ns).get("status") or {}
+    return status
+
+
+def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions") or []}
+
+
+def _events(cluster: K8sCluster, ns: str, name: str, reason: str) -> list[dict[str, Any]]:
+    selector = f"involvedObject.kind=HealthPolicy,involvedObject.name={name},reason={reason}"
+    events: list[dict[str, Any]] = cluster.get("events", "-n", ns, "--field-selector", selector)[
+        "items"
+    ]
+    return events
+
+
+def _restarts(pods: list[dict[str, Any]]) -> list[int]:
+    return [s["restartCount"] for p in pods for s in p["status"].get("containerStatuses") or []]
+
+
+def _template(cluster: K8sCluster, ns: str, name: str) -> dict[str, Any]:
+    deployment = cluster.get(f"deployment/{name}", "-n", ns)
+    template: dict[str, Any] = deployment["spec"]["template"]
+    template["annotations"] = deployment["metadata"].get("annotations") or {}
+    return template
+
+
+def _epoch(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+
+
+def test_gate_follows_real_dependencies(
+    operator_bed: OperatorBed, postgres: Postgres, redis_server: Redis
+) -> None:
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    cluster.kubectl(
+        "create", "secret", "generic", "shop-db", "-n", ns, f"--from-literal=dsn={postgres.url}"
+    )
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("shop"))
+    cluster.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=_policy(
+            "shop",
+            {
+                "targetRef": {"kind": "Deployment", "name": "shop"},
+                "probes": {
+                    "liveness": {"path": "/healthz", "port": 8080},
+                    "readiness": {"path": "/readyz", "port": 8080, "periodSeconds": 5},
+                },
+                "dependencies": [
+                    {
+                        "name": "postgres",
+                        "type": "postgres",
+                        "secretRef": {"name": "shop-db", "key": "dsn"},
+                        "intervalSeconds": 1,
+                        "timeoutSeconds": 1,
+                    },
+                    {
+                        "name": "redis",
+                        "type": "redis",
+                        "address": f"127.0.0.1:{redis_server.port}",
+                        "intervalSeconds": INTERVAL,
+                        "timeoutSeconds": 1,
+                    },
+                ],
+            },
+        ),
+    )
+
+    # 1. The pods get the probes and the gate, and become Ready while both are up.
+    pods = _until(
+        lambda: _all(_gated(cluster, ns, "shop"), 2, gate="True", Ready="True"),
+        timeout=90,
+        what="2 gated pods Ready",
+    )
+    container = pods[0]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    status = _until(
+        lambda: (s := _status(cluster, ns, "shop")).get("healthy") == "2/2" and s,
+        what="status 2/2 healthy",
+    )
+    conds = _conditions(status)
+    assert {t: c["status"] for t, c in conds.items()} == {
+        "Ready": "True",
+        "DependenciesHealthy": "True",
+        "ProbesConfigured": "True",
+        "ProbeMisuse": "False",
+    }
+    assert status["observedGeneration"] == 1
+    deps = {d["name"]: d for d in status["dependencies"]}
+    assert deps["postgres"]["address"] == "secret shop-db/dsn", "never the DSN itself"
+    assert all(d["healthy"] and d["latencyMs"] >= 0 and d["lastCheck"] for d in deps.values())
+    uids = {p["metadata"]["uid"] for p in pods}
+
+    # 2. Redis goes down: every gate turns False within two check intervals, pods NotReady.
+    redis_server.stop(remove=False)
+    stopped_at = math.floor(time.time())
+    closed = _until(
+        lambda: _all(_gated(cluster, ns, "shop"), 2, gate="False"),
+        timeout=30,
+        what="gates False after the Redis outage",
+    )
+    delays = [_epoch(_gate_time(p)) - stopped_at for p in closed]
+    print(f"gate closed {delays} s after Redis stopped (interval {INTERVAL} s)")
+    assert max(delays) <= 2 * INTERVAL + 1, delays  # +1: timestamps have 1 s resolution
+    down = _until(lambda: _all(_pods(cluster, ns, "shop"), 2, Ready="False"), what="pods NotReady")
+    assert {p["metadata"]["uid"] for p in down} == uids, "no pod was replaced"
+    assert _restarts(down) == [0, 0], "no container was restarted"
+    assert all(condition(p, "ContainersReady") == "True" for p in down), "only the gate"
+    status = _until(
+        lambda: (s := _status(cluster, ns, "shop")).get("healthy") == "1/2" and s,
+        what="status 1/2",
+    )
+    redis = next(d for d in status["dependencies"] if d["name"] == "redis")
+    assert redis["healthy"] is False
+    assert str(redis_server.port) in redis["lastError"]
+    conds = _conditions(status)
+    assert conds["DependenciesHealthy"]["status"] == "False"
+    assert "redis" in conds["DependenciesHealthy"]["message"]
+    assert conds["Ready"]["status"] == "False"
+    [event] = _until(
+        lambda: _events(cluster, ns, "shop", "DependencyUnhealthy"),
+        what="DependencyUnhealthy event",
+    )
+    assert event["type"] == "Warning"
+    assert "redis" in event["message"]
+    assert _events(cluster, ns, "shop", "GateClosed")
+    metrics = operator_bed.operator.metrics()
+    assert 'orderflow_operator_dependency_up{dependency="redis",' in metrics
+    assert f'namespace="{ns}",policy="shop",type="redis"}} 0.0' in metrics
+
+    # 3. Redis is back: Ready again, same pods, still no restarts.
+    redis_server.start()
+    back = _until(
+        lambda: _all(_pods(cluster, ns, "shop"), 2, gate="True", Ready="True"),
+        timeout=30,
+        what="pods Ready after Redis is back",
+    )
+    assert {p["metadata"]["uid"] for p in back} == uids
+    assert _restarts(back) == [0, 0]
+    assert _until(
+        lambda: _events(cluster, ns, "shop", "DependencyHealthy"), what="DependencyHealthy event"
+    )
+
+    # 4. An operator restart resumes without flapping: no gate moves, no new rollout.
+    generation = cluster.get("deployment/shop", "-n", ns)["metadata"]["generation"]
+    times = {p["metadata"]["name"]: _gate_time(p) for p in back}
+    operator_bed.operator.stop()
+    operator_bed.operator.start()
+    assert holds_for(
+        lambda: (
+            {p["metadata"]["name"]: _gate_time(p) for p in _pods(cluster, ns, "shop")} == times
+            and all(condition(p, "Ready") == "True" for p in _pods(cluster, ns, "shop"))
+        ),
+        duration=3 * INTERVAL,
+    ), "gates flapped after the operator restarted"
+    assert cluster.get("deployment/shop", "-n", ns)["metadata"]["generation"] == generation
+
+    # 5. Traces of the checks reached the OTLP endpoint, failures marked as errors.
+    spans = [s for s in operator_bed.receiver.spans if s.name == "dependency.check"]
+    assert {s.service for s in spans} == {"orderflow-operator"}
+    redis_spans = [s for s in spans if s.attributes.get("orderflow.dependency.name") == "redis"]
+    assert any(s.status_code == 2 for s in redis_spans), "failed checks have status ERROR"
+    assert any(s.attributes.get("orderflow.dependency.healthy") for s in redis_spans)
+
+    # 6. Deleting the policy removes the gate and the probes (finalizer).
+    cluster.kubectl("delete", "healthpolicy/shop", "-n", ns, "--timeout=60s")
+    template = _until(
+        lambda: (t := _template(cluster, ns, "shop"))["spec"].get("readinessGates") is None and t,
+        what="gate removed from the template",
+    )
+    container = template["spec"]["containers"][0]
+    assert "livenessProbe" not in container and "readinessProbe" not in container
+    assert not any(k.startswith("orderflow.dev/health-policy") for k in template["annotations"])
+    _until(
+        lambda: (
+            len(pods := _pods(cluster, ns, "shop")) == 2
+            and all(condition(p, GATE) is None and condition(p, "Ready") == "True" for p in pods)
+        ),
+        timeout=60,
+        what="pods without the gate condition, Ready",
+    )
+
+
+def test_probe_misuse_is_warned(operator_bed: OperatorBed) -> None:
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    probe = {"httpGet": {"path": "/readyz", "port": 8080}}
+    cluster.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=_deployment("misused", replicas=1, livenessProbe=probe, readinessProbe=probe),
+    )
+    # No probes declared: the target's own (bad) liveness stays and is reported.
+    cluster.kubectl(
+        "apply", "-n", ns, "-f", "-", input=_policy("misused", {"targetRef": {"name": "misused"}})
+    )
+    misuse = _until(
+        lambda: _conditions(_status(cluster, ns, "misused")).get("ProbeMisuse"),
+        what="ProbeMisuse condition",
+    )
+    assert misuse["status"] == "True"
+    assert misuse["reason"] == "LivenessSameAsReadiness"
+    assert "container app" in misuse["message"] and "/readyz" in misuse["message"]
+    [event] = _until(
+        lambda: _events(cluster, ns, "misused", "ProbeMisuse"), what="ProbeMisuse event"
+    )
+    assert event["type"] == "Warning"
+    # A warning, not a failure: without critical dependencies the gate is open.
+    _until(
+        lambda: _all(_gated(cluster, ns, "misused"), 1, gate="True", Ready="True"),
+        timeout=60,
+        what="gated pod Ready",
+    )
+    cluster.kubectl("delete", "healthpolicy/misused", "-n", ns, "--timeout=60s")
+
+
+def _invalid(dependency: dict[str, Any] | None = None, **probes: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"targetRef": {"name": "x"}}
+    if dependency is not None:
+        spec["dependencies"] = [{"name": "d", **dependency}]
+    if probes:
+        spec["probes"] = probes
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param(
+            _invalid({"type": "mysql", "address": "db:3306"}),
+            'spec.dependencies[0].type: Unsupported value: "mysql"',
+            id="unknown-type",
+        ),
+        pytest.param(
+            _invalid(liveness={"path": "/healthz", "port": 70000}),
+            "spec.probes.liveness.port: Invalid value: 70000",
+            id="bad-probe-port",
+        ),
+        pytest.param(
+            _invalid({"type": "postgres", "address": "db:99999"}),
+            "port from 1 to 65535",
+            id="bad-address-port",
+        ),
+        pytest.param(
+            _invalid({"type": "redis"}),
+            "spec.dependencies[0].address: Invalid value: address is required unless "
+            "secretRef is set",
+            id="missing-address",
+        ),
+        pytest.param(
+            _invalid({"type": "http", "address": "api:8080"}),
+            "an http dependency needs an http:// or https:// URL",
+            id="http-not-url",
+        ),
+        pytest.param(
+            _invalid({"type": "tcp", "address": "db:1", "timeoutSeconds": 9, "intervalSeconds": 5}),
+            "timeoutSeconds must not exceed intervalSeconds",
+            id="timeout-too-long",
+        ),
+    ],
+)
+def test_invalid_policy_is_rejected(
+    operator_bed: OperatorBed, spec: dict[str, Any], message: str
+) -> None:
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    result = cluster.kubectl("apply", "-n", ns, "-f", "-", input=_policy("bad", spec), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert cluster.kubectl("get", "healthpolicy/bad", "-n", ns, check=False).returncode != 0
+
+
+def test_targetref_is_immutable(operator_bed: OperatorBed) -> None:
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    cluster.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=_policy("pinned", {"targetRef": {"name": "nothing-yet"}}),
+    )
+    result = cluster.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        check=False,
+        input=_policy("pinned", {"targetRef": {"name": "other"}}),
+    )
+    assert result.returncode != 0
+    assert "targetRef is immutable" in result.stderr
+
+    # The missing target is reported, and the policy can still be deleted.
+    def configured_reason() -> str | None:
+        found = _conditions(_status(cluster, ns, "pinned")).get("ProbesConfigured")
+        return found["reason"] if found else None
+
+    reason = _until(configured_reason, what="ProbesConfigured reason")
+    assert reason == "TargetNotFound"
+    cluster.kubectl("delete", "healthpolicy/pinned", "-n", ns, "--timeout=60s")
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "allowed"),
+    [
+        ("list", "pods", True),
+        ("patch", "pods/status", True),
+        ("patch", "deployments.apps", True),
+        ("get", "secrets", True),
+        ("create", "events", True),
+        ("patch", "healthpolicies.orderflow.dev/status", True),
+        ("patch", "pods", False),
+        ("delete", "pods", False),
+        ("create", "pods/exec", False),
+        ("create", "deployments.apps", False),
+        ("delete", "deployments.apps", False),
+        ("list", "secrets", False),
+        ("watch", "secrets", False),
+        ("create", "healthpolicies.orderflow.dev", False),
+        ("patch", "configmaps", False),
+    ],
+)
+def test_service_account_rights_in_served_namespace(
+    operator_bed: OperatorBed, verb: str, resource: str, allowed: bool
+) -> None:
+    cluster = operator_bed.cluster
+    name, _, sub = resource.partition("/")
+    args = [
+        "auth",
+        "can-i",
+        verb,
+        name,
+        "-n",
+        operator_bed.app_namespace,
+        f"--as={operator_bed.service_account}",
+    ]
+    if sub:
+        args.append(f"--subresource={sub}")
+    answer = cluster.kubectl(*args, check=False).stdout.strip()
+    assert answer == ("yes" if allowed else "no")
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "namespace"),
+    [
+        ("get", "secrets", "default"),
+        ("patch", "deployments.apps", "default"),
+        ("list", "pods", "kube-system"),
+        ("list", "namespaces", ""),
+        ("list", "nodes", ""),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", ""),
+        ("create", "clusterroles.rbac.authorization.k8s.io", ""),
+        ("create", "rolebindings.rbac.authorization.k8s.io", "OPS"),
+    ],
+)
+def test_service_account_has_nothing_elsewhere(
+    operator_bed: OperatorBed, verb: str, resource: str, namespace: str
+) -> None:
+    ns = operator_bed.ops_namespace if namespace == "OPS" else namespace
+    scope = ["-n", ns] if ns else []
+    answer = operator_bed.cluster.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        *scope,
+        f"--as={operator_bed.service_account}",
+        check=False,
+    ).stdout.strip()
+    assert answer == "no"
+
+
+def test_real_requests_with_the_operator_token_are_forbidden(operator_bed: OperatorBed) -> None:
+    """Not only the authorizer's opinion: real calls with the operator's own token."""
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    as_operator = ["--kubeconfig", str(operator_bed.sa_kubeconfig)]
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("victim", replicas=1))
+    _until(lambda: _pods(cluster, ns, "victim"), what="victim pod")
+    # Allowed: what the operator does.
+    assert cluster.kubectl(*as_operator, "get", "pods", "-n", ns, check=False).returncode == 0
+    # Forbidden: everything else, answered 403 by the API server.
+    for args in (
+        ["delete", "pods", "-l", "app=victim", "-n", ns],
+        ["get", "secrets", "-n", ns],  # list
+        ["scale", "deployment/victim", "--replicas=0", "-n", ns],
+        ["get", "pods", "-n", "kube-system"],
+        ["get", "nodes"],
+        ["create", "namespace", "should-not-exist"],
+    ):
+        result = cluster.kubectl(*as_operator, *args, check=False)
+        assert result.returncode != 0, args
+        assert "Forbidden" in result.stderr or "forbidden" in result.stderr, result.stderr
+    # Also via impersonation by the admin, the way `kubectl auth can-i` asks.
+    result = cluster.kubectl(
+        "delete", "deployment/victim", "-n", ns, f"--as={operator_bed.service_account}", check=False
+    )
+    assert result.returncode != 0 and "forbidden" in result.stderr.lower()
+    assert len(_pods(cluster, ns, "victim")) == 1
+    cluster.kubectl("delete", "deployment/victim", "-n", ns)
+
+
+def test_chart_operator_pods_pass_restricted_pod_security(operator_bed: OperatorBed) -> None:
+    """The chart's Deployment, applied into a namespace enforcing `restricted`, gets its pods."""
+    cluster, ns = operator_bed.cluster, operator_bed.ops_namespace
+
+    def admitted() -> list[dict[str, Any]] | None:
+        selector = "app.kubernetes.io/name=orderflow-operator"
+        items: list[dict[str, Any]] = cluster.get("pods", "-n", ns, "-l", selector)["items"]
+        return items if len(items) == 2 else None
+
+    pods = _until(admitted, what="2 operator pods admitted")
+    security = pods[0]["spec"]["containers"][0]["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert pods[0]["spec"]["securityContext"]["runAsNonRoot"] is True
