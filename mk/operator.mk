@@ -1,0 +1,26 @@
+# Operator (issue 6): run it against a cluster, test it, build its image.
+# Included by the root Makefile (`include mk/*.mk`), which defines PYTHON and the venv,
+# system-deps and tools targets.
+
+PYTHON ?= .venv/bin/python
+OPERATOR_NAMESPACE ?= default
+# e.g. OPERATOR_ARGS="--all-namespaces" or "-n shop -n billing --verbose"
+OPERATOR_ARGS ?= --namespace $(OPERATOR_NAMESPACE)
+OPERATOR_IMAGE ?= orderflow-operator:dev
+KUBECTL = $(shell python3 tools/gotool.py path kubectl)
+
+.PHONY: operator-crds operator-run test-operator operator-image
+
+operator-crds: tools  ## install/upgrade the HealthPolicy + kopf peering CRDs in $KUBECONFIG's cluster
+	@test -n "$$KUBECONFIG" || { echo "operator-crds: set KUBECONFIG (e.g. from make cluster)"; exit 1; }
+	$(KUBECTL) apply --server-side --force-conflicts -f charts/orderflow-operator/crds/
+
+operator-run: venv operator-crds  ## run the operator here against $KUBECONFIG (OPERATOR_NAMESPACE / OPERATOR_ARGS)
+	PYTHONPATH=operator $(PYTHON) -m orderflow_operator $(OPERATOR_ARGS) --standalone --text-logs
+
+test-operator: venv system-deps tools  ## operator unit + acceptance tests (own test bed unless ORDERFLOW_TEST_KUBECONFIG)
+	$(PYTHON) -m pytest tests/operator $(PYTEST_ARGS)
+
+operator-image:  ## docker build the operator image (BASE_IMAGE=... for a locally built base)
+	docker build -f operator/Dockerfile $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+		-t $(OPERATOR_IMAGE) .
