@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from k8s.testbed.cluster import default_root
+from k8s.testbed import realnode
+from k8s.testbed.cluster import KWOK_ANNOTATION, default_root
 from k8s.testbed.tools import ensure, kubernetes_version
 
 from tests.testbed.handle import K8sCluster, reap_stale, shared_testbed
@@ -68,7 +69,14 @@ def k8s_cluster(request: pytest.FixtureRequest) -> Iterator[K8sCluster]:
     named = _named_kubeconfig(request.config)
     if named is not None:
         ensure(["kubectl", "helm"])
-        yield K8sCluster(kubeconfig=named, version=version, kwok=False)
+        cluster = K8sCluster(kubeconfig=named, version=version, kwok=False)
+        # A named cluster may be a test bed started by `make cluster`: tell by its nodes.
+        nodes = cluster.get("nodes")["items"]
+        cluster.kwok = any(KWOK_ANNOTATION in n["metadata"].get("annotations", {}) for n in nodes)
+        cluster.real_node = cluster.kwok and any(
+            n["metadata"]["name"] == realnode.NODE_NAME for n in nodes
+        )
+        yield cluster
         return
     reap_stale(default_root())
     with shared_testbed(
