@@ -121,9 +121,10 @@ http://{{ include "orderflow.component" (list . "collector") }}:4318
 {{- end -}}
 {{- end -}}
 
+{{/* host:port of the LGTM stack's OTLP/gRPC receiver (what otel/collector.yaml expects). */}}
 {{- define "orderflow.lgtmOtlpEndpoint" -}}
 {{- if .Values.lgtm.enabled -}}
-http://{{ include "orderflow.component" (list . "lgtm") }}:4318
+{{ include "orderflow.component" (list . "lgtm") }}:4317
 {{- else -}}
 {{- .Values.externalLgtm.otlpEndpoint -}}
 {{- end -}}
@@ -181,3 +182,14 @@ http://{{ include "orderflow.component" (list . "lgtm") }}:4318
 {{- end -}}
 {{- end -}}
 
+
+{{/* A memory quantity in whole MiB (Mi, Gi, M, G suffixes), e.g. for GOMEMLIMIT. */}}
+{{- define "orderflow.mebibytes" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "Gi" $q -}}{{ mul (trimSuffix "Gi" $q | int) 1024 }}
+{{- else if hasSuffix "Mi" $q -}}{{ trimSuffix "Mi" $q | int }}
+{{- else if hasSuffix "G" $q -}}{{ div (mul (trimSuffix "G" $q | int) 1000000000) 1048576 }}
+{{- else if hasSuffix "M" $q -}}{{ div (mul (trimSuffix "M" $q | int) 1000000) 1048576 }}
+{{- else -}}{{ fail (printf "collector.resources.limits.memory %q: use a Mi, Gi, M or G quantity" $q) }}
+{{- end -}}
+{{- end -}}

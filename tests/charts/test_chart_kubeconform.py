@@ -1,0 +1,54 @@
+"""Issue 5: every rendered object validates strictly against the test bed's own API schemas."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.charts.chart import VALUES_FILES, render_text, values_id
+from tests.charts.schemas import SCHEMA_LOCATION
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.testbed.handle import K8sCluster
+
+pytestmark = pytest.mark.k8s
+
+
+def _kubeconform(
+    cluster: K8sCluster, schemas: Path, manifests: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(cluster.bin("kubeconform")), "-strict", "-summary", "-output", "text",
+            "-schema-location", f"{schemas}/{SCHEMA_LOCATION}", "-",
+        ],
+        input=manifests, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("values", VALUES_FILES, ids=values_id)
+def test_rendered_objects_validate_strictly(
+    k8s_cluster: K8sCluster, kubeconform_schemas: Path, values: Path | None
+) -> None:
+    proc = _kubeconform(k8s_cluster, kubeconform_schemas, render_text(values))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout, proc.stdout
+
+
+def test_kubeconform_rejects_unknown_fields_and_kinds(
+    k8s_cluster: K8sCluster, kubeconform_schemas: Path
+) -> None:
+    """The generated schemas are strict: a misspelled field or an unknown kind fails."""
+    bad = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n"
+        "spec: {ports: [{port: 80, targetPortt: 8080}]}\n"
+        "---\napiVersion: example.test/v1\nkind: Gadget\nmetadata: {name: y}\n"
+    )
+    proc = _kubeconform(k8s_cluster, kubeconform_schemas, bad)
+    assert proc.returncode != 0
+    assert "additional properties 'targetPortt' not allowed" in proc.stdout, proc.stdout
+    assert "Gadget" in proc.stdout, proc.stdout

@@ -1,0 +1,391 @@
+"""Issue 5: the chart without a cluster — lint, render, hygiene of every workload, the values
+schema, the synced copies of otel/ and grafana-dashboards/, NOTES, the memory budget."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.charts.chart import (
+    CHART,
+    RELEASE,
+    REPO,
+    VALUES_FILES,
+    container_env,
+    find,
+    helm,
+    hygiene_problems,
+    parse,
+    pod_labels,
+    render,
+    render_text,
+    steady_memory_requests_mib,
+    values_args,
+    values_id,
+    workloads,
+)
+
+# The whole default install (every component bundled) must stay small.
+MEMORY_BUDGET_MIB = 1024
+
+
+@pytest.fixture(scope="module", params=VALUES_FILES, ids=values_id)
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    values: Path | None = request.param
+    return render(values)
+
+
+@pytest.mark.parametrize("values", VALUES_FILES, ids=values_id)
+def test_helm_lint_strict(values: Path | None) -> None:
+    proc = helm("lint", "--strict", str(CHART), *values_args(values), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout, proc.stdout
+
+
+def test_ci_values_cover_the_required_scenarios() -> None:
+    names = {values_id(v) for v in VALUES_FILES}
+    assert {
+        "default",
+        "all-bundled-values",
+        "external-values",
+        "otel-operator-values",
+        "minimal-values",
+    } <= names
+
+
+def test_every_workload_meets_production_hygiene(rendered: list[dict[str, Any]]) -> None:
+    assert workloads(rendered), "nothing rendered"
+    assert hygiene_problems(rendered) == []
+
+
+def test_hygiene_check_rejects_a_weaker_workload() -> None:
+    """The check itself can fail: a workload missing any piece is reported."""
+    objects = render(None)
+    weak = copy.deepcopy(find(objects, "Deployment", "api"))
+    weak["metadata"]["name"] = "newcomer"
+    container = weak["spec"]["template"]["spec"]["containers"][0]
+    del container["readinessProbe"]
+    container["securityContext"]["allowPrivilegeEscalation"] = True
+    container["image"] = "example/newcomer:latest"
+    del container["resources"]["limits"]
+    weak["spec"]["template"]["spec"]["automountServiceAccountToken"] = True
+    del weak["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    problems = "\n".join(hygiene_problems([*objects, weak]))
+    for fragment in (
+        "newcomer container api: readinessProbe missing",
+        "newcomer container api: allowPrivilegeEscalation must be false",
+        "newcomer container api: image 'example/newcomer:latest'",
+        "newcomer container api: resources.limits.memory missing",
+        "Deployment/newcomer: automountServiceAccountToken must be false",
+        "Deployment/newcomer: pod template label app.kubernetes.io/component missing",
+    ):
+        assert fragment in problems
+
+
+def test_every_object_carries_the_standard_labels(rendered: list[dict[str, Any]]) -> None:
+    for obj in rendered:
+        labels = obj["metadata"].get("labels", {})
+        ref = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/instance") == RELEASE, ref
+        assert labels.get("app.kubernetes.io/name") == "orderflow", ref
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm", ref
+        assert labels.get("app.kubernetes.io/part-of") == "orderflow", ref
+
+
+def test_services_select_a_workload(rendered: list[dict[str, Any]]) -> None:
+    pods = [pod_labels(w) for w in workloads(rendered)]
+    for svc in (o for o in rendered if o["kind"] == "Service"):
+        selector = svc["spec"]["selector"]
+        assert any(selector.items() <= labels.items() for labels in pods), svc["metadata"]["name"]
+
+
+def test_network_policies_deny_by_default_and_cover_every_pod(
+    rendered: list[dict[str, Any]],
+) -> None:
+    policies = [o for o in rendered if o["kind"] == "NetworkPolicy"]
+    deny = [p for p in policies if not p["spec"].get("ingress") and not p["spec"].get("egress")]
+    assert len(deny) == 1 and set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    for workload in workloads(rendered):
+        labels = pod_labels(workload)
+        selected = [
+            p for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert deny[0] in selected, workload["metadata"]["name"]
+        # ... and a policy of its own beyond deny-all and DNS (its exact flows).
+        own = [
+            p
+            for p in selected
+            if "app.kubernetes.io/component" in p["spec"]["podSelector"]["matchLabels"]
+        ]
+        assert own, f"no NetworkPolicy for {workload['metadata']['name']}"
+
+
+def test_default_flows_are_exactly_the_architecture() -> None:
+    objects = render(None)
+    policies = {
+        o["metadata"]["name"].removeprefix(f"{RELEASE}-orderflow-"): o["spec"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
+    }
+
+    def peers(rules: list[dict[str, Any]], key: str) -> set[tuple[str, int]]:
+        found = set()
+        for rule in rules:
+            for peer in rule.get(key, [{}]):
+                component = (
+                    (peer.get("podSelector") or {})
+                    .get("matchLabels", {})
+                    .get("app.kubernetes.io/component", "*")
+                )
+                for port in rule.get("ports", []):
+                    found.add((component, port["port"]))
+        return found
+
+    assert peers(policies["postgresql"]["ingress"], "from") == {
+        ("api", 5432), ("worker", 5432), ("migrations", 5432),
+    }  # fmt: skip
+    assert peers(policies["redis"]["ingress"], "from") == {
+        ("api", 6379), ("worker", 6379), ("migrations", 6379),
+    }  # fmt: skip
+    assert peers(policies["worker"]["egress"], "to") == {
+        ("postgresql", 5432), ("redis", 6379), ("collector", 4317), ("collector", 4318),
+        ("api", 8080),
+    }  # fmt: skip
+    assert "ingress" not in policies["worker"]  # nobody scrapes it unless configured
+    assert peers(policies["api"]["ingress"], "from") == {("*", 8080)}
+    assert peers(policies["collector"]["ingress"], "from") == {
+        ("api", 4317), ("api", 4318), ("worker", 4317), ("worker", 4318),
+        ("migrations", 4317), ("migrations", 4318),
+    }  # fmt: skip
+    assert peers(policies["collector"]["egress"], "to") == {("lgtm", 4317)}
+    assert peers(policies["lgtm"]["ingress"], "from") == {("collector", 4317), ("*", 3000)}
+    assert "egress" not in policies["lgtm"]
+    assert "egress" not in policies["postgresql"] and "egress" not in policies["redis"]
+
+
+def test_api_and_worker_have_hpa_and_pdb_by_default() -> None:
+    objects = render(None)
+    for component in ("api", "worker"):
+        name = f"{RELEASE}-orderflow-{component}"
+        kinds = {o["kind"] for o in objects if o["metadata"]["name"] == name}
+        assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+
+
+def test_default_memory_requests_stay_small() -> None:
+    totals = steady_memory_requests_mib(render(None))
+    total = sum(totals.values())
+    print(f"default memory requests: {total:.0f}Mi {totals}")  # the report's number (-s)
+    assert len(totals) == 6, totals  # api, worker, postgresql, redis, collector, lgtm
+    assert total <= MEMORY_BUDGET_MIB, totals
+
+
+def test_migrations_hook_runs_after_install_and_before_upgrade() -> None:
+    job = next(o for o in render(None) if o["kind"] == "Job")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    spec = job["spec"]["template"]["spec"]
+    assert [c["args"] for c in spec["initContainers"]] == [["migrate", "up"]]
+    assert [c["args"] for c in spec["containers"]] == [["seed"]]
+    minimal = next(o for o in render(CHART / "ci" / "minimal-values.yaml") if o["kind"] == "Job")
+    assert [c["args"] for c in minimal["spec"]["template"]["spec"]["containers"]] == [
+        ["migrate", "up"]
+    ]
+
+
+def test_app_environment_points_at_the_bundled_services() -> None:
+    objects = render(None)
+    api = find(objects, "Deployment", "api")
+    env = container_env(api)
+    prefix = f"{RELEASE}-orderflow"
+    assert env["DATABASE_URL"]["value"] == (
+        f"postgresql://orderflow:$(DATABASE_PASSWORD)@{prefix}-postgresql:5432/orderflow"
+    )
+    assert env["REDIS_URL"]["value"] == f"redis://{prefix}-redis:6379/0"
+    assert env["EMAIL_SINK_URL"]["value"] == f"http://{prefix}-api:8080/_sink/email"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == f"http://{prefix}-collector:4318"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
+    assert env["OTEL_SERVICE_NAME"]["value"] == "orderflow-api"
+    assert env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == f"{prefix}-app"
+    # $(DATABASE_PASSWORD) expands only if defined earlier in the list.
+    names = list(env)
+    assert names.index("DATABASE_PASSWORD") < names.index("DATABASE_URL")
+    cenv = {
+        k: e.get("value")
+        for k, e in container_env(find(objects, "Deployment", "collector")).items()
+    }
+    # otel/collector.yaml exports OTLP/gRPC to host:port.
+    assert cenv["LGTM_OTLP_ENDPOINT"] == f"{prefix}-lgtm:4317"
+    assert cenv["LGTM_OTLP_INSECURE"] == "true"
+    assert cenv["GOMEMLIMIT"] == "460MiB"  # 90% of the 512Mi limit
+
+
+def test_external_dependencies_replace_the_bundled_ones() -> None:
+    objects = render(CHART / "ci" / "external-values.yaml")
+    components = {
+        w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads(objects)
+    }
+    assert components == {"api", "worker", "migrations"}
+    env = container_env(find(objects, "Deployment", "api"))
+    assert "@orderflow-db.example.test:5432/orderflow" in env["DATABASE_URL"]["value"]
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_URL"
+    assert (
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"]
+        == "http://otel-collector.observability.svc:4318"
+    )
+    egress_ports = {
+        port["port"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-api")
+        for rule in o["spec"]["egress"]
+        for port in rule["ports"]
+    }
+    assert egress_ports == {5432, 6380, 4318}
+
+
+def test_operator_injection_annotates_app_pods_and_creates_instrumentation_first() -> None:
+    objects = render(CHART / "ci" / "otel-operator-values.yaml")
+    instrumentation = next(o for o in objects if o["kind"] == "Instrumentation")
+    name = instrumentation["metadata"]["name"]
+    assert "pre-install" in instrumentation["metadata"]["annotations"]["helm.sh/hook"]
+    assert instrumentation["spec"]["exporter"]["endpoint"].endswith(":4318")
+    for workload in workloads(objects):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+        injected = annotations.get("instrumentation.opentelemetry.io/inject-python")
+        assert injected == (name if component in {"api", "worker"} else None), component
+
+
+def test_generated_secrets_use_lookup() -> None:
+    """Generated secrets must survive upgrades: they are taken from the live object."""
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret"' in helpers
+    for template in ("app-secret.yaml", "postgresql.yaml"):
+        assert "orderflow.keptSecret" in (CHART / "templates" / template).read_text()
+
+
+def _walk_objects(node: Any, path: str = "#") -> list[str]:
+    """Paths of schema nodes describing objects without `additionalProperties: false` (or a
+    typed map)."""
+    loose: list[str] = []
+    if isinstance(node, dict):
+        is_object = node.get("type") == "object" or "properties" in node
+        extra = node.get("additionalProperties", True)
+        if is_object and (extra is True or ("properties" in node and extra is not False)):
+            loose.append(path)
+        for key, child in node.items():
+            loose += _walk_objects(child, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            loose += _walk_objects(child, f"{path}/{i}")
+    return loose
+
+
+def test_values_schema_closes_every_object() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert _walk_objects(schema) == []
+    # The check sees a loose object when there is one.
+    assert _walk_objects({"type": "object", "properties": {"a": {"type": "object"}}}) == [
+        "#",
+        "#/properties/a",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("api.replicaz=2", "additional properties 'replicaz' not allowed"),
+        ("postgresql.auth.usename=x", "additional properties 'usename' not allowed"),
+        ("worker.threads=many", "got string, want integer"),
+        ("api.image.tag=latest", "/api/image/tag"),
+        ("networkPolicy.enable=false", "additional properties 'enable' not allowed"),
+    ],
+)
+def test_wrong_values_fail_with_a_clear_message(setting: str, message: str) -> None:
+    proc = helm("template", RELEASE, str(CHART), "--set", setting, check=False)
+    assert proc.returncode != 0
+    assert "values don't meet the specifications of the schema" in proc.stderr
+    assert message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (["postgresql.enabled=false"], "needs externalDatabase.host"),
+        (["redis.enabled=false"], "needs externalRedis.url"),
+        (["collector.enabled=false"], "needs externalCollector.endpoint"),
+        (["lgtm.enabled=false"], "needs externalLgtm.otlpEndpoint"),
+    ],
+)
+def test_incomplete_external_settings_fail_clearly(settings: list[str], message: str) -> None:
+    args = [a for s in settings for a in ("--set", s)]
+    proc = helm("template", RELEASE, str(CHART), *args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+def test_chart_copies_of_collector_config_and_dashboards_are_in_sync() -> None:
+    """Helm reads nothing outside the chart: `make chart-sync` copies these in; a stale copy
+    fails here."""
+    source = REPO / "otel" / "collector.yaml"
+    copy_ = CHART / "files" / "otel" / "collector.yaml"
+    assert source.is_file(), "otel/collector.yaml is missing"
+    assert copy_.is_file() and copy_.read_bytes() == source.read_bytes(), "run `make chart-sync`"
+    dashboards = {p.name: p.read_bytes() for p in (REPO / "grafana-dashboards").glob("*.json")}
+    folder = CHART / "files" / "grafana-dashboards"
+    copies = {p.name: p.read_bytes() for p in folder.glob("*.json")}
+    assert copies == dashboards, "run `make chart-sync`"
+
+
+def _chart_copy(tmp_path: Path, dashboards: dict[str, str]) -> Path:
+    chart = tmp_path / "orderflow"
+    shutil.copytree(CHART, chart)
+    folder = chart / "files" / "grafana-dashboards"
+    for old in folder.glob("*.json"):
+        old.unlink()
+    for name, body in dashboards.items():
+        (folder / name).write_text(body)
+    return chart
+
+
+def test_dashboards_are_provisioned_from_the_chart_files(tmp_path: Path) -> None:
+    board = json.dumps({"uid": "orders", "title": "Orders", "panels": []})
+    objects = render(None, chart=_chart_copy(tmp_path, {"orders.json": board}))
+    config = next(o for o in objects if o["metadata"]["name"].endswith("-lgtm-dashboards"))
+    assert json.loads(config["data"]["orders.json"])["uid"] == "orders"
+
+
+def test_zero_dashboards_render_an_empty_folder(tmp_path: Path) -> None:
+    objects = render(None, chart=_chart_copy(tmp_path, {}))
+    config = next(o for o in objects if o["metadata"]["name"].endswith("-lgtm-dashboards"))
+    assert not config.get("data")
+    assert hygiene_problems(objects) == []
+
+
+def test_datasources_link_traces_logs_and_metrics() -> None:
+    objects = render(None)
+    provisioning = next(o for o in objects if o["metadata"]["name"].endswith("-lgtm-provisioning"))
+    datasources = parse(provisioning["data"]["datasources.yaml"])[0]["datasources"]
+    by_uid = {d["uid"]: d for d in datasources}
+    assert {"prometheus", "tempo", "loki"} <= set(by_uid)
+    tempo = by_uid["tempo"]["jsonData"]
+    assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+    assert {f["datasourceUid"] for f in by_uid["loki"]["jsonData"]["derivedFields"]} == {"tempo"}
+    exemplars = by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert exemplars[0]["datasourceUid"] == "tempo"
+
+
+def test_no_latest_or_floating_image_anywhere() -> None:
+    for values in VALUES_FILES:
+        text = render_text(values)
+        assert ":latest" not in text
+        for line in text.splitlines():
+            if line.strip().startswith("image:"):
+                assert ":" in line.split("image:", 1)[1], line
