@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import functools
 import importlib.util
 import json
@@ -423,6 +424,12 @@ def collector_binary() -> Path:
     return Path(_gotool().ensure(["otelcol"])["otelcol"])
 
 
+def _die_with_parent() -> None:
+    # Runs in the child before exec (prctl only, no locks: safe after fork): the kernel sends
+    # SIGTERM when pytest dies, so a killed session leaves no Collector behind.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -496,6 +503,7 @@ class CollectorProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # a Ctrl-C of pytest does not race our stop()
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509
                 )
             try:
                 self._wait_healthy()
