@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pytest
 
+from tests.operator.conftest import PEERING, OperatorProcess
 from tests.testbed.manifests import IMAGE, RESTRICTED_SECURITY, condition
 from tests.testbed.wait import holds_for, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from orderflow.devservices import Postgres, Redis
     from tests.operator.conftest import OperatorBed
@@ -531,3 +533,55 @@ def test_chart_operator_pods_pass_restricted_pod_security(operator_bed: Operator
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert pods[0]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_two_replicas_one_active(operator_bed: OperatorBed, tmp_path: Path) -> None:
+    """kopf peering: a second operator process joins; exactly one of the two works, and the
+    standby takes over when the active one stops. (Last in the module: it restarts the
+    module's operator.)"""
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    first = operator_bed.operator
+    first_offset = len(first.log())
+    second = OperatorProcess(
+        kubeconfig=operator_bed.sa_kubeconfig,
+        namespace=ns,
+        log_path=tmp_path / "second.log",
+        otlp_endpoint=operator_bed.receiver.endpoint,
+    ).start()
+    try:
+        peering = f"kopfpeering/{PEERING}"
+        _until(lambda: len(cluster.get(peering, "-n", ns).get("status") or {}) == 2,
+               what="two peers in the KopfPeering")  # fmt: skip
+
+        def paused() -> list[OperatorProcess]:
+            logs = [(first, first.log()[first_offset:]), (second, second.log())]
+            return [process for process, log in logs if PAUSING in log]
+
+        [standby] = _until(lambda: paused() or None, what="one operator pausing")
+        active = second if standby is first else first
+        assert PAUSING not in (active.log()[first_offset:] if active is first else active.log())
+
+        # Every kopf process logs RESUMING once at startup (it starts paused): look after now.
+        standby_offset = len(standby.log())
+        active.stop()
+        _until(lambda: RESUMING in standby.log()[standby_offset:], what="the standby resuming")
+        cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("takeover", replicas=1))
+        cluster.kubectl(
+            "apply",
+            "-n",
+            ns,
+            "-f",
+            "-",
+            input=_policy("takeover", {"targetRef": {"name": "takeover"}}),
+        )
+        _until(lambda: _all(_gated(cluster, ns, "takeover"), 1, gate="True", Ready="True"),
+               timeout=60, what="the standby gating a new policy")  # fmt: skip
+        cluster.kubectl("delete", "healthpolicy/takeover", "-n", ns, "--timeout=60s")
+    finally:
+        if first.process is None:
+            first.start()
+        second.stop()
+
+
+PAUSING = "Pausing operations in favour of"
+RESUMING = "Resuming operations after the pause"
