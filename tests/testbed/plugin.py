@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from k8s.testbed import realnode
-from k8s.testbed.cluster import KWOK_ANNOTATION, default_root
+from k8s.testbed.cluster import BINARIES, KWOK_ANNOTATION, default_root
 from k8s.testbed.tools import ensure, kubernetes_version
 
 from tests.testbed.handle import K8sCluster, reap_stale, shared_testbed
@@ -51,6 +51,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=bool(os.environ.get("ORDERFLOW_TESTBED_REAL_NODE")),
         help="also join a real kubelet + containerd node to the test bed (root, Debian packages)",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Build the tools before any test runs when Kubernetes tests were collected: a cold
+    build takes minutes and must not count against a test's timeout (pytest-timeout
+    includes fixture setup). A no-op on a warm machine and under `make test`."""
+    if not any("k8s_cluster" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    if _named_kubeconfig(config) is not None:
+        ensure(["kubectl", "helm"])
+    else:
+        real = config.getoption("--k8s-real-node")
+        ensure([*BINARIES, "kubeconform", *(["kubelet"] if real else [])])
 
 
 def _named_kubeconfig(config: pytest.Config) -> Path | None:
