@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.charts.chart import VALUES_FILES, render_text, values_id
+from tests.charts.chart import REPO, VALUES_FILES, render_text, values_id
 from tests.charts.schemas import SCHEMA_LOCATION
 
 if TYPE_CHECKING:
@@ -52,3 +52,12 @@ def test_kubeconform_rejects_unknown_fields_and_kinds(
     assert proc.returncode != 0
     assert "additional properties 'targetPortt' not allowed" in proc.stdout, proc.stdout
     assert "Gadget" in proc.stdout, proc.stdout
+
+
+def test_instrumentation_sample_validates(
+    k8s_cluster: K8sCluster, kubeconform_schemas: Path
+) -> None:
+    sample = (REPO / "k8s" / "instrumentation.yaml").read_text()
+    proc = _kubeconform(k8s_cluster, kubeconform_schemas, sample)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Valid: 1, Invalid: 0" in proc.stdout, proc.stdout

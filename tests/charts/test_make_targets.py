@@ -1,0 +1,33 @@
+"""Issue 5: `make up` (kind, cannot run here) takes the same steps as the install tests, and
+`make chart-sync` keeps the chart's copies of otel/ and grafana-dashboards/ current."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.charts.chart import REPO
+
+
+def _dry_run(target: str) -> str:
+    proc = subprocess.run(
+        ["make", "-n", target, "KIND=kind"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_make_up_matches_the_tested_install_path() -> None:
+    steps = _dry_run("up")
+    for step in (
+        "kind create cluster --name orderflow --config k8s/kind-config.yaml",
+        "k8s/base-image/images.sh | xargs kind load docker-image --name orderflow",
+        "pod-security.kubernetes.io/enforce=restricted",
+        "upgrade --install orderflow charts/orderflow -n orderflow --wait",
+        "port-forward svc/orderflow-lgtm 3000:3000",
+    ):
+        assert step in steps, step
+    assert "kind delete cluster --name orderflow" in _dry_run("down")
+
+
+def test_make_images_uses_the_tested_script() -> None:
+    assert "k8s/base-image/images.sh" in _dry_run("images")
