@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from k8s.testbed import realnode
+from k8s.testbed.nodes import KWOK_ANNOTATION, fake_node
 from k8s.testbed.pki import ClientCert, Pki
 from k8s.testbed.procs import Supervisor, free_port
 from k8s.testbed.tools import bin_dir, ensure, kubernetes_version
@@ -32,7 +33,6 @@ BINARIES = [
     "kubectl",
     "helm",
 ]
-KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 _CLIENTS = [
     ClientCert("admin", "orderflow-admin", ("system:masters",)),
@@ -291,7 +291,7 @@ class TestBed:
         )
 
     def _create_nodes(self) -> None:
-        items = [_fake_node(f"kwok-node-{i}", i, self.version) for i in range(self.config.nodes)]
+        items = [fake_node(f"kwok-node-{i}", i, self.version) for i in range(self.config.nodes)]
         self.kubectl(
             "apply",
             "-f",
@@ -352,48 +352,6 @@ class TestBed:
 def _real_node_ready_impl(bed: TestBed) -> bool:
     out = bed.kubectl("get", "node", realnode.NODE_NAME, "-o", "json", check=False)
     return out.returncode == 0 and _condition(json.loads(out.stdout), "Ready") == "True"
-
-
-def _fake_node(name: str, index: int, version: str) -> dict[str, Any]:
-    zone = "abc"[index % 3]
-    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "500Gi"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "type": "kwok",
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                # Zones so topology spread constraints in the charts have something to spread over.
-                "topology.kubernetes.io/zone": f"zone-{zone}",
-            },
-        },
-        # Report the pinned kubelet version, as a real node of this control plane would.
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": f"10.250.0.{index + 1}"},
-                {"type": "Hostname", "address": name},
-            ],
-            "capacity": capacity,
-            "allocatable": capacity,
-            "nodeInfo": {
-                "kubeletVersion": version,
-                "kubeProxyVersion": "",
-                "containerRuntimeVersion": "kwok://v0.8.0",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-                "osImage": "kwok simulated node",
-                "kernelVersion": "kwok",
-                "machineID": name,
-                "systemUUID": name,
-                "bootID": name,
-            },
-        },
-    }
 
 
 def _condition(obj: dict[str, Any], kind: str) -> str | None:

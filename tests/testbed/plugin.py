@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from k8s.testbed import realnode
-from k8s.testbed.cluster import BINARIES, KWOK_ANNOTATION, default_root
+from k8s.testbed.cluster import BINARIES, default_root
+from k8s.testbed.nodes import KWOK_ANNOTATION
 from k8s.testbed.tools import ensure, kubernetes_version
 
 from tests.testbed.handle import K8sCluster, reap_stale, shared_testbed
