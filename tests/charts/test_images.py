@@ -166,12 +166,20 @@ def test_image_holds_no_compilers_package_tools_or_build_secrets(images: dict[st
         assert body[:64] not in out.replace("\n", ""), f"{extra.name} leaked into the image"
 
 
-def test_opentelemetry_instrument_is_in_the_image(images: dict[str, str]) -> None:
+def test_opentelemetry_instrument_configures_the_sdk_in_the_image(images: dict[str, str]) -> None:
+    """Zero-code instrumentation inside the image: `opentelemetry-instrument orderflow ...`
+    must set up the SDK (that takes the opentelemetry-distro package in the runtime
+    dependencies; without it the command runs but leaves the no-op provider)."""
+    probe = "from opentelemetry import trace; print(type(trace.get_tracer_provider()).__module__)"
     proc = docker(
-        "run", "--rm", "--read-only", "-e", "OTEL_SDK_DISABLED=true",
-        "--entrypoint", "opentelemetry-instrument", images["api"], "orderflow", "--help",
+        "run", "--rm", "--read-only", "-e", "OTEL_TRACES_EXPORTER=none",
+        "-e", "OTEL_METRICS_EXPORTER=none", "-e", "OTEL_LOGS_EXPORTER=none",
+        "--entrypoint", "opentelemetry-instrument", images["api"], "python", "-c", probe,
     )  # fmt: skip
-    assert "usage: orderflow" in proc.stdout
+    assert proc.stdout.strip() == "opentelemetry.sdk.trace", (
+        f"no SDK under opentelemetry-instrument ({proc.stdout.strip()}): "
+        "opentelemetry-distro must be a runtime dependency in pyproject.toml"
+    )
 
 
 def test_api_container_serves_and_stops_on_sigterm(
