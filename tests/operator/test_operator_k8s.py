@@ -245,15 +245,20 @@ def test_gate_follows_real_dependencies(
     assert 'orderflow_operator_dependency_up{dependency="redis",' in metrics
     assert f'namespace="{ns}",policy="shop",type="redis"}} 0.0' in metrics
 
+    # A pod created during the outage (scale-up, rollout) starts gated: it does not join.
+    cluster.kubectl("scale", "deployment/shop", "--replicas=3", "-n", ns)
+    _until(lambda: _all(_gated(cluster, ns, "shop"), 3, gate="False"), what="new pod gated")
+    assert holds_for(lambda: bool(_all(_pods(cluster, ns, "shop"), 3, Ready="False")), duration=2)
+
     # 3. Redis is back: Ready again, same pods, still no restarts.
     redis_server.start()
     back = _until(
-        lambda: _all(_pods(cluster, ns, "shop"), 2, gate="True", Ready="True"),
+        lambda: _all(_pods(cluster, ns, "shop"), 3, gate="True", Ready="True"),
         timeout=30,
         what="pods Ready after Redis is back",
     )
-    assert {p["metadata"]["uid"] for p in back} == uids
-    assert _restarts(back) == [0, 0]
+    assert uids < {p["metadata"]["uid"] for p in back}, "the first two pods were kept"
+    assert _restarts(back) == [0, 0, 0]
     assert _until(
         lambda: _events(cluster, ns, "shop", "DependencyHealthy"), what="DependencyHealthy event"
     )
@@ -290,7 +295,7 @@ def test_gate_follows_real_dependencies(
     assert not any(k.startswith("orderflow.dev/health-policy") for k in template["annotations"])
     _until(
         lambda: (
-            len(pods := _pods(cluster, ns, "shop")) == 2
+            len(pods := _pods(cluster, ns, "shop")) == 3
             and all(condition(p, GATE) is None and condition(p, "Ready") == "True" for p in pods)
         ),
         timeout=60,
