@@ -14,7 +14,7 @@ NAMESPACE ?= orderflow
 HELM_ARGS ?=
 PYTEST_CHARTS_ARGS ?=
 
-.PHONY: images chart-sync chart-lint test-charts up down
+.PHONY: images image-deps chart-sync chart-lint test-charts up down
 
 images:  ## build orderflow-api and orderflow-worker images (local base when no registry)
 	k8s/base-image/images.sh
@@ -57,3 +57,16 @@ up: tools  ## kind cluster (if none) + images + helm install --wait + Grafana po
 
 down:  ## delete the kind cluster made by `make up`
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+# Docker (Debian's docker.io: its daemon runs on these machines) and debootstrap for the local
+# base image (used only where the official Python image cannot be pulled). `make test` runs the
+# image tests, so it needs them too. A workstation with Docker already running needs nothing.
+image-deps:
+	@if docker info >/dev/null 2>&1 && { command -v debootstrap >/dev/null || [ "$$(id -u)" != 0 ]; }; then \
+		exit 0; fi; \
+	if command -v dockerd >/dev/null && command -v debootstrap >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "image-deps: need root to apt-get install docker.io debootstrap"; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends docker.io debootstrap >/dev/null
+
+images test-charts up test: image-deps
