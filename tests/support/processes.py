@@ -20,12 +20,13 @@ class ServiceProcess:
     command: list[str]
     env: dict[str, str]
     log_path: Path
+    launcher: list[str] = field(default_factory=list)  # e.g. ["opentelemetry-instrument"]
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli", *self.command],
+            [*self.launcher, sys.executable, "-m", "orderflow.cli", *self.command],
             env={**os.environ, **self.env},
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,

@@ -98,30 +98,32 @@ class ServerTelemetryMiddleware:
                 kind=SpanKind.SERVER,
                 attributes=self._request_attributes(scope, method, path),
             )
-        try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False):
+        # Metrics are recorded while the span is current: that is what lets the SDK attach
+        # this trace as the histogram bucket's exemplar.
+        with trace.use_span(span, end_on_exit=False, record_exception=False):
+            try:
                 await self.app(scope, receive, capture_status)
-        except Exception as exc:
-            span.record_exception(exc)
-            raise
-        finally:
-            route = route_template(scope)
-            labels: dict[str, Any] = {
-                "http.request.method": method,
-                "http.route": route or "",
-                "http.response.status_code": status,
-            }
-            if span.is_recording():
-                if route:
-                    span.update_name(f"{method} {route}")
-                    span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-            span.end()
-            _active.add(-1, {"http.request.method": method})
-            _requests.add(1, labels)
-            _duration.record(time.perf_counter() - started, labels)
+            except Exception as exc:
+                span.record_exception(exc)
+                raise
+            finally:
+                route = route_template(scope)
+                labels: dict[str, Any] = {
+                    "http.request.method": method,
+                    "http.route": route or "",
+                    "http.response.status_code": status,
+                }
+                _active.add(-1, {"http.request.method": method})
+                _requests.add(1, labels)
+                _duration.record(time.perf_counter() - started, labels)
+                if span.is_recording():
+                    if route:
+                        span.update_name(f"{method} {route}")
+                        span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                span.end()
 
     @staticmethod
     def _request_attributes(scope: Scope, method: str, path: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 from dramatiq import Message
 from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.propagate import extract
 from redis.exceptions import RedisError
 from sqlalchemy import String, and_, cast, delete, exists, select, update
@@ -87,17 +88,20 @@ class OutboxRelay:
         """Publish up to one batch; returns how many went out. Raises RedisError if the broker
         is unreachable (after committing what was published)."""
         async with self._sessions() as session:
-            events = list(
-                (
-                    await session.scalars(
-                        select(OutboxEvent)
-                        .where(OutboxEvent.published_at.is_(None))
-                        .order_by(OutboxEvent.id)
-                        .limit(BATCH_SIZE)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            )
+            # The relay's own bookkeeping is not traced: polling every second would flood the
+            # backend with root spans. What it publishes is traced, in each writer's trace.
+            with suppress_instrumentation():
+                events = list(
+                    (
+                        await session.scalars(
+                            select(OutboxEvent)
+                            .where(OutboxEvent.published_at.is_(None))
+                            .order_by(OutboxEvent.id)
+                            .limit(BATCH_SIZE)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                )
             sent: list[int] = []
             try:
                 for event in events:
@@ -105,19 +109,24 @@ class OutboxRelay:
                     await asyncio.to_thread(self._enqueue, event)
                     sent.append(event.id)
             finally:
-                if sent:
-                    await session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.id.in_(sent))
-                        .values(published_at=datetime.now(UTC))
-                    )
-                await session.commit()
+                with suppress_instrumentation():
+                    if sent:
+                        await session.execute(
+                            update(OutboxEvent)
+                            .where(OutboxEvent.id.in_(sent))
+                            .values(published_at=datetime.now(UTC))
+                        )
+                    await session.commit()
             return len(sent)
 
     async def resume_stuck_sagas(self) -> int:
         """Re-queue orders left pending/processing with no event on the way (their worker was
         killed, or their message was lost); the saga's idempotency makes this safe."""
         cutoff = datetime.now(UTC) - self._resume_after
+        with suppress_instrumentation():
+            return await self._resume_stuck_sagas(cutoff)
+
+    async def _resume_stuck_sagas(self, cutoff: datetime) -> int:
         async with self._sessions() as session:
             waiting = exists().where(
                 and_(

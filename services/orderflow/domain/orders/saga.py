@@ -12,6 +12,7 @@ import random
 import uuid
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from orderflow.cache import Cache
+
+log = structlog.get_logger(__name__)
 
 SEND_NOTIFICATION_ACTOR = "send_notification"
 
@@ -126,6 +129,7 @@ class OrderSaga:
             outbox.record(session, SEND_NOTIFICATION_ACTOR, order_id=str(order_id))
         await session.commit()
         _settled.add(1, {"outcome": str(target)})
+        log.info("order settled", order_id=str(order_id), status=str(target))
         if paid:
             _revenue.add(moved)
         await self._cache.invalidate(*stock_keys(i.item_id for i in items))

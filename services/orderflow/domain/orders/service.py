@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
+import structlog
 from sqlalchemy import select, update
 
 from orderflow.db.models import Order, OrderItem, Product
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from orderflow.cache import Cache
+
+log = structlog.get_logger(__name__)
 
 PROCESS_ORDER_ACTOR = "process_order"
 MAX_LINES = 100
@@ -81,6 +84,7 @@ class OrderService:
             await self._session.commit()
             span.set_attributes({"order.id": str(order.id), "order.total": order.total_cents})
             _orders_created.add(1)
+            log.info("order placed", order_id=str(order.id), total=order.total_cents)
             await self._cache.invalidate(*stock_keys(merged))
             return order_view(order, items)
 
