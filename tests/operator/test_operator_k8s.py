@@ -338,6 +338,25 @@ def test_probe_misuse_is_warned(operator_bed: OperatorBed) -> None:
     cluster.kubectl("delete", "healthpolicy/misused", "-n", ns, "--timeout=60s")
 
 
+def test_statefulset_target(operator_bed: OperatorBed, postgres: Postgres) -> None:
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    workload = json.loads(_deployment("ledger", replicas=1))
+    workload["kind"] = "StatefulSet"
+    workload["spec"]["serviceName"] = "ledger"
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(workload))
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=_policy("ledger", {
+        "targetRef": {"kind": "StatefulSet", "name": "ledger"},
+        "dependencies": [{"name": "postgres", "type": "postgres",
+                          "address": f"127.0.0.1:{postgres.port}", "intervalSeconds": 1,
+                          "timeoutSeconds": 1}],
+    }))  # fmt: skip
+    _until(lambda: _all(_gated(cluster, ns, "ledger"), 1, gate="True", Ready="True"),
+           timeout=90, what="gated StatefulSet pod Ready")  # fmt: skip
+    cluster.kubectl("delete", "healthpolicy/ledger", "-n", ns, "--timeout=60s")
+    statefulset = cluster.get("statefulset/ledger", "-n", ns)
+    assert "readinessGates" not in statefulset["spec"]["template"]["spec"]
+
+
 def _invalid(dependency: dict[str, Any] | None = None, **probes: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {"targetRef": {"name": "x"}}
     if dependency is not None:
