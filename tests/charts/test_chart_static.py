@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from k8s.testbed.tools import ensure
 
 from tests.charts.chart import (
     CHART,
@@ -389,3 +392,34 @@ def test_no_latest_or_floating_image_anywhere() -> None:
         for line in text.splitlines():
             if line.strip().startswith("image:"):
                 assert ":" in line.split("image:", 1)[1], line
+
+
+@pytest.mark.parametrize("values", [None, CHART / "ci" / "all-bundled-values.yaml"], ids=values_id)
+def test_collector_config_validates_with_the_charts_environment(
+    values: Path | None, tmp_path: Path
+) -> None:
+    """The rendered ConfigMap, with the environment the chart gives the collector, passes
+    `otelcol validate` of the project's pinned collector build (same release as the image)."""
+    objects = render(values)
+    config = find(objects, "ConfigMap", "collector")["data"]["collector.yaml"]
+    (tmp_path / "collector.yaml").write_text(config)
+    env = {
+        name: e["value"]
+        for name, e in container_env(find(objects, "Deployment", "collector")).items()
+        if "value" in e
+    }
+    assert {"LGTM_OTLP_ENDPOINT", "LGTM_OTLP_INSECURE", "GOMEMLIMIT"} <= set(env)
+    otelcol = ensure(["otelcol"])["otelcol"]
+    proc = subprocess.run(
+        [str(otelcol), "validate", f"--config={tmp_path / 'collector.yaml'}"],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # ... and it does fail without the chart's environment.
+    bare = subprocess.run(
+        [str(otelcol), "validate", f"--config={tmp_path / 'collector.yaml'}"],
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bare.returncode != 0
