@@ -152,28 +152,36 @@ class TestBed:
         server = f"https://127.0.0.1:{ports['apiserver']}"
         for client in ("controller-manager", "scheduler", "kwok"):
             self.pki.kubeconfig(self.run_dir / f"{client}.kubeconfig", server, client)
+        phases: dict[str, float] = {}
+
+        def phase(name: str) -> None:
+            phases[name] = round(time.monotonic() - started, 1)
+
         try:
+            phase("pki")
             self._start_etcd(ports)
+            phase("etcd")
             self._start_apiserver(ports, ip)
+            phase("apiserver")
             # The user-facing kubeconfig is written only once the apiserver answers.
             self.pki.kubeconfig(self.kubeconfig, server, "admin")
             self._start_controllers(ports)
             self._create_nodes()
             self._start_kwok()
             self._wait_ready()
+            phase("nodes+default-sa")
             if self.config.real_node:
                 realnode.RealNode(self).start(ip, ports["apiserver"])
                 self._wait(self._real_node_ready, "the real node to be Ready")
+                phase("real-node")
         except BaseException:
             self.stop(remove=False)  # keep logs for the post-mortem
             raise
-        self.state_file.write_text(
-            json.dumps({"server": server, "ports": ports, "version": self.version})
-        )
-        print(
-            f"testbed: {self.config.name} ready in {time.monotonic() - started:.1f}s",
-            file=sys.stderr,
-        )
+        state = {"server": server, "ports": ports, "version": self.version, "phases": phases}
+        self.state_file.write_text(json.dumps(state))
+        # Cumulative seconds per phase: where a slow start went, without reading logs.
+        steps = ", ".join(f"{k} {v}s" for k, v in phases.items())
+        print(f"testbed: {self.config.name} ready ({steps})", file=sys.stderr)
 
     def stop(self, remove: bool = True) -> None:
         node = realnode.RealNode(self)
