@@ -14,12 +14,14 @@ conventions and Dramatiq's own contracts:
   attach/detach pair is balanced; async actors see the context too, because Dramatiq's event
   loop thread runs their coroutine in a copy of the worker thread's context.
 * **Retries stay in the trace**: the Retries middleware re-enqueues from inside the failed
-  delivery, so the retry's producer span is a child of the failed consumer span.
+  delivery, so the retry's producer span is a child of the failed consumer span; when the
+  delay expires Dramatiq enqueues it again from a thread with no active span, and that send
+  continues the context the message already carries.
 * Errors are recorded on the consumer span and set its status; the context is always
   detached, whatever happened.
 
-Add it after Dramatiq's own middleware (``Retries`` in particular) so that its
-``after_process_message`` runs while our consumer span is still current.
+Put it *before* Dramatiq's ``Retries`` in the middleware list: Dramatiq runs ``after_*`` hooks
+in reverse order, so Retries then re-enqueues while our consumer span is still current.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from dramatiq import Middleware
+from dramatiq.common import q_name
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -53,7 +56,8 @@ class OpenTelemetryMiddleware(Middleware):
             "messaging.system": SYSTEM,
             "messaging.operation.type": operation,
             "messaging.operation.name": operation,
-            "messaging.destination.name": message.queue_name,
+            # A delayed message is routed through "<queue>.DQ": report the queue it is for.
+            "messaging.destination.name": q_name(message.queue_name),
             "messaging.message.id": message.message_id,
             "messaging.dramatiq.actor": message.actor_name,
             "messaging.dramatiq.retries": message.options.get("retries", 0),
@@ -63,8 +67,18 @@ class OpenTelemetryMiddleware(Middleware):
         attributes = self._attributes(message, "send")
         if delay:
             attributes["messaging.dramatiq.delay_ms"] = delay
+        parent = None  # the current context: whoever is sending
+        if not trace.get_current_span().get_span_context().is_valid:
+            # Dramatiq moves due delayed messages (retries, `delay=`) back to their queue from
+            # its consumer thread, where no span is current: continue the message's own trace.
+            carried = message.options.get(OPTIONS_KEY)
+            if carried:
+                parent = propagate.extract(carried)
         with self._tracer.start_as_current_span(
-            f"send {message.queue_name}", kind=SpanKind.PRODUCER, attributes=attributes
+            f"send {q_name(message.queue_name)}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
         ):
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
@@ -75,7 +89,7 @@ class OpenTelemetryMiddleware(Middleware):
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         parent = propagate.extract(message.options.get(OPTIONS_KEY) or {})
         span = self._tracer.start_span(
-            f"process {message.queue_name}",
+            f"process {q_name(message.queue_name)}",
             context=parent,
             kind=SpanKind.CONSUMER,
             attributes=self._attributes(message, "process"),

@@ -28,8 +28,11 @@ EMAIL_QUEUE = "email"
 HEARTBEAT_TIMEOUT_MS = 20_000
 
 
-def make_broker(settings: Settings, extra: list[Middleware] | None = None) -> RedisBroker:
+def make_broker(settings: Settings, observers: list[Middleware] | None = None) -> RedisBroker:
+    """``observers`` (tracing, metrics) go first: Dramatiq runs ``after_*`` hooks in reverse
+    order, so they close their span/measurement after Retries has re-enqueued a failure."""
     middleware: list[Middleware] = [
+        *(observers or []),
         AgeLimit(),
         TimeLimit(time_limit=60_000),
         ShutdownNotifications(),
@@ -42,7 +45,6 @@ def make_broker(settings: Settings, extra: list[Middleware] | None = None) -> Re
         ),
         AsyncIO(),
         CurrentMessage(),
-        *(extra or []),
     ]
     return RedisBroker(
         url=settings.redis.url,

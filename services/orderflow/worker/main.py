@@ -54,7 +54,6 @@ async def _serve(settings: Settings, broker: dramatiq.Broker) -> None:
 
 
 def run(settings: Settings) -> None:
-    # Tracing after Dramatiq's own middleware, so Retries re-enqueues inside our consumer span.
     broker = make_broker(settings, [OpenTelemetryMiddleware(), JobMetrics()])
     QueueGauges(settings.redis.url, QUEUES.values())
     if settings.worker.metrics_port:
