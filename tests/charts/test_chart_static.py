@@ -349,6 +349,7 @@ def _chart_copy(tmp_path: Path, dashboards: dict[str, str]) -> Path:
     chart = tmp_path / "orderflow"
     shutil.copytree(CHART, chart)
     folder = chart / "files" / "grafana-dashboards"
+    folder.mkdir(parents=True, exist_ok=True)  # git keeps no empty folder
     for old in folder.glob("*.json"):
         old.unlink()
     for name, body in dashboards.items():
