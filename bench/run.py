@@ -1,0 +1,367 @@
+"""``make bench``: one run, one table (issue 7; the telemetry overhead bullet of issue 3).
+
+1. Throwaway PostgreSQL and Redis, the project's real OpenTelemetry Collector; migrations and
+   seed data (a user, an article, the demo catalog with ample stock).
+2. Side by side, on the same database: orderflow with telemetry off (``OTEL_SDK_DISABLED``)
+   and fully on (100% sampling, metrics and logs over OTLP to the Collector), the FastAPI peer
+   and the raw-asyncpg ceiling (bench/peers/).
+3. Per endpoint: warm-up, then ``reps`` rounds of closed-loop throughput (wrk, fixed
+   connections, fixed duration), then ``reps`` rounds of open-loop latency at one fixed rate
+   (bench/openloop.py). The order of the scenarios rotates each round so drift spreads evenly.
+4. The order pipeline (bench/pipeline.py) and pyinstrument profiles (bench/profiles.py).
+5. Raw results as JSON in bench/results/, the table on stdout (and in a .txt beside it).
+
+Run: ``make bench`` (or ``BENCH_QUICK=1 make bench``); knobs in bench/settings.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from tests.support.collector import CollectorProcess
+
+from bench import pipeline, profiles, report
+from bench.load import openloop, wrk
+from bench.servers import (
+    LOAD_CPUS,
+    REPO,
+    SERVER_CPUS,
+    Server,
+    pin_pid,
+    pin_self_to_load_cpus,
+    telemetry_env,
+)
+from bench.settings import BenchSettings
+from bench.stats import Spread
+from orderflow.devservices import Postgres, Redis, free_port
+
+RESULTS = REPO / "bench" / "results"
+SCENARIOS = ("orderflow-off", "orderflow-on", "fastapi", "raw-asyncpg")
+ARTICLE_BODY = (
+    "Espresso is brewed by forcing hot water through finely ground coffee. " * 12
+).strip()
+STOCK_ITEM = "sku-001"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    title: str
+    path: str
+    servers: dict[str, str]  # scenario -> server name
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def migrate_and_seed(env: dict[str, str], database_url: str) -> None:
+    for command in (["migrate", "up"], ["seed"]):
+        subprocess.run(
+            [sys.executable, "-m", "orderflow.cli", *command],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            cwd=REPO,
+        )
+
+    async def ample_stock() -> None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute("UPDATE products SET available = 1000000000")
+        finally:
+            await connection.close()
+
+    asyncio.run(ample_stock())
+
+
+def create_user_and_article(base_url: str) -> tuple[str, str]:
+    """Register the bench user and publish one article through the API; (token, slug)."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        registered = client.post(
+            "/api/register",
+            json={
+                "email": "bench@example.test",
+                "username": "bench",
+                "password": "bench-password-123",
+            },
+        )
+        registered.raise_for_status()
+        token: str = registered.json()["token"]
+        created = client.post(
+            "/api/articles",
+            json={
+                "title": "How to brew espresso",
+                "description": "A short guide",
+                "body": ARTICLE_BODY,
+            },
+            headers={"authorization": f"Bearer {token}"},
+        )
+        created.raise_for_status()
+        slug: str = created.json()["article"]["slug"]
+        return token, slug
+
+
+def check_same_answer(servers: dict[str, Server], endpoints: list[Endpoint]) -> None:
+    """Every scenario must answer 200 with the same fields before it is timed."""
+    with httpx.Client(timeout=10) as client:
+        for endpoint in endpoints:
+            keys: dict[str, list[str]] = {}
+            for scenario, name in endpoint.servers.items():
+                response = client.get(servers[name].base_url + endpoint.path)
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"{scenario} {endpoint.path}: {response.status_code} {response.text}"
+                    )
+                keys[scenario] = sorted(_flat_keys(response.json()))
+            if len({tuple(v) for v in keys.values()}) != 1:
+                raise RuntimeError(f"{endpoint.path}: scenarios answer different shapes: {keys}")
+
+
+def _flat_keys(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _flat_keys(v, f"{prefix}{key}.")]
+    return [prefix]
+
+
+def timed(server: Server, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one load and record what the server process itself consumed meanwhile: on a shared
+    machine, requests per CPU-second of the server stays comparable when req/s does not."""
+    load_before = os.getloadavg()[0]
+    cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
+    result = load()
+    cpu = server.cpu_seconds() - cpu_before
+    wall = time.monotonic() - wall_before
+    answered = result.get("requests", result.get("completed", 0))
+    result.update(
+        server_cpu_s=cpu,
+        server_core_share=cpu / wall if wall else 0.0,
+        requests_per_cpu_s=answered / cpu if cpu else 0.0,
+        loadavg_1m=max(load_before, os.getloadavg()[0]),
+        rss_mib=server.rss_mib(),
+    )
+    return result
+
+
+def measure_endpoint(
+    endpoint: Endpoint, servers: dict[str, Server], settings: BenchSettings
+) -> dict[str, Any]:
+    urls = {s: servers[name].base_url + endpoint.path for s, name in endpoint.servers.items()}
+    closed: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS}
+    opened: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS}
+    warm: dict[str, dict[str, Any]] = {}
+    for scenario in SCENARIOS:
+        warm[scenario] = wrk(
+            urls[scenario], duration=settings.warmup, connections=settings.connections
+        )
+    for rep in range(settings.reps):
+        for scenario in SCENARIOS[rep % 4 :] + SCENARIOS[: rep % 4]:
+            result = timed(
+                servers[endpoint.servers[scenario]],
+                partial(
+                    wrk,
+                    urls[scenario],
+                    duration=settings.duration,
+                    connections=settings.connections,
+                ),
+            )
+            closed[scenario].append(result)
+            log(
+                f"{endpoint.key} closed  rep {rep + 1} {scenario:<14} {result['rps']:8.0f} req/s"
+                f"  {result['requests_per_cpu_s']:6.0f} req/CPU-s  load {result['loadavg_1m']:.1f}"
+                f"  errors {result['error_count']}"
+            )
+    fixed = settings.rate_db if endpoint.key == "db" else settings.rate_cached
+    rate = fixed or round(
+        settings.rate_fraction * Spread.of([r["rps"] for r in closed["orderflow-off"]]).median
+    )
+    for rep in range(settings.reps):
+        for scenario in SCENARIOS[rep % 4 :] + SCENARIOS[: rep % 4]:
+            result = timed(
+                servers[endpoint.servers[scenario]],
+                partial(openloop, urls[scenario], rate=rate, duration=settings.duration),
+            )
+            opened[scenario].append(result)
+            log(
+                f"{endpoint.key} open    rep {rep + 1} {scenario:<14} @{rate:.0f}/s"
+                f"  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms"
+            )
+    return {
+        "key": endpoint.key,
+        "title": endpoint.title,
+        "path": endpoint.path,
+        "servers": endpoint.servers,
+        "open_loop_rate": rate,
+        "warmup": warm,
+        "closed": closed,
+        "open": opened,
+    }
+
+
+def span_delivery(collector: CollectorProcess, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Server spans the Collector received vs requests the telemetry-on servers answered: 100%
+    sampling must mean 100% delivered (a full BatchSpanProcessor queue drops silently)."""
+    path = collector.workdir / "traces.jsonl"
+    data = path.read_bytes() if path.exists() else b""
+    out: dict[str, Any] = {"traces_jsonl_mib": len(data) / 2**20}
+    for result in results:
+        route = "/api/articles/{slug}" if result["key"] == "db" else "/api/stock/{item_id}"
+        answered = result["warmup"]["orderflow-on"]["requests"]
+        answered += sum(r["requests"] for r in result["closed"]["orderflow-on"])
+        answered += sum(r["completed"] for r in result["open"]["orderflow-on"])
+        received = data.count(f'"name":"GET {route}"'.encode())
+        out[result["key"]] = {
+            "requests_answered": answered,
+            "server_spans_received": received,
+            "delivered_pct": 100.0 * received / answered if answered else None,
+        }
+    return out
+
+
+def main() -> None:  # noqa: PLR0915 - the run, in order
+    settings = BenchSettings.from_env()
+    for name in [k for k in os.environ if k.startswith("OTEL_")]:
+        del os.environ[name]  # only what this harness sets reaches the servers
+    pin_self_to_load_cpus()
+    if settings.nice:
+        os.nice(settings.nice)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="orderflow-bench-"))
+    log(f"settings {asdict(settings)}; server CPUs {SERVER_CPUS}, load CPUs {LOAD_CPUS}")
+
+    postgres = Postgres().start()
+    redis = Redis().start()
+    collector = CollectorProcess(workdir / "collector").start()
+    servers: dict[str, Server] = {}
+    try:
+        postmaster = int((postgres.datadir / "postmaster.pid").read_text().split()[0])
+        for pid in (postmaster, redis.process.pid if redis.process else 0, collector.pid or 0):
+            if pid:
+                pin_pid(pid, LOAD_CPUS)
+        base = {
+            "ENVIRONMENT": "bench",
+            "JWT_SECRET": secrets.token_hex(32),
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis.url,
+            "HOST": "127.0.0.1",
+            "WORKER_METRICS_PORT": "0",
+        }
+        migrate_and_seed(base, postgres.url)
+        # The database-read variant: Redis on a port where nothing listens. The cache then
+        # fails fast (connection refused), enters its cool-down and every request reads
+        # PostgreSQL: the product's own degraded path, minus one Redis round trip.
+        dead_redis = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+        specs: list[tuple[str, list[str], dict[str, str]]] = [
+            ("orderflow-off", ["orderflow.cli", "api"], telemetry_env(None, "orderflow-api")),
+            ("orderflow-on", ["orderflow.cli", "api"], telemetry_env(collector, "orderflow-api")),
+            (
+                "orderflow-off-db",
+                ["orderflow.cli", "api"],
+                {**telemetry_env(None, "orderflow-api"), **dead_redis},
+            ),
+            (
+                "orderflow-on-db",
+                ["orderflow.cli", "api"],
+                {**telemetry_env(collector, "orderflow-api"), **dead_redis},
+            ),
+            ("fastapi", ["bench.peers.fastapi_app"], {}),
+            ("raw-asyncpg", ["bench.peers.raw_asyncpg"], {}),
+        ]
+        for name, module, extra in specs:
+            servers[name] = Server(
+                name, module, {**base, **extra}, free_port(), workdir / f"{name}.log", SERVER_CPUS
+            ).start()
+        for server in servers.values():
+            server.wait_ready()
+        token, slug = create_user_and_article(servers["orderflow-off"].base_url)
+        endpoints = [
+            Endpoint(
+                "db",
+                "GET /api/articles/{slug} — database read (cache bypassed)",
+                f"/api/articles/{slug}",
+                {
+                    "orderflow-off": "orderflow-off-db",
+                    "orderflow-on": "orderflow-on-db",
+                    "fastapi": "fastapi",
+                    "raw-asyncpg": "raw-asyncpg",
+                },
+            ),
+            Endpoint(
+                "cached",
+                "GET /api/stock/{item_id} — JSON served from the Redis cache",
+                f"/api/stock/{STOCK_ITEM}",
+                {
+                    "orderflow-off": "orderflow-off",
+                    "orderflow-on": "orderflow-on",
+                    "fastapi": "fastapi",
+                    "raw-asyncpg": "raw-asyncpg",
+                },
+            ),
+        ]
+        check_same_answer(servers, endpoints)
+        log("servers up, answers checked; measuring")
+        results = [measure_endpoint(e, servers, settings) for e in endpoints]
+        memory = {name: s.peak_rss_mib() for name, s in servers.items()}
+        for server in servers.values():
+            server.stop()
+        servers.clear()
+
+        pipeline_result = pipeline.run(base, token, workdir, settings, log=log)
+        delivery = span_delivery(collector, results)
+        profile_result = (
+            profiles.run(
+                base, slug, collector, workdir, RESULTS / f"profiles-{stamp}", settings, log=log
+            )
+            if settings.profile_seconds > 0
+            else {}
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+        collector.stop()
+        redis.stop()
+        postgres.stop()
+
+    elapsed = time.monotonic() - started
+    raw = {
+        "started": stamp,
+        "elapsed_s": elapsed,
+        "settings": asdict(settings),
+        "machine": report.machine(),
+        "cpus": {"server": sorted(SERVER_CPUS or []), "load": sorted(LOAD_CPUS or [])},
+        "endpoints": results,
+        "server_peak_rss_mib": memory,
+        "span_delivery": delivery,
+        "pipeline": pipeline_result,
+        "profiles": profile_result,
+    }
+    table = report.render(raw)
+    json_path = RESULTS / f"bench-{stamp}.json"
+    json_path.write_text(json.dumps(raw, indent=2, default=str))
+    (RESULTS / f"bench-{stamp}.txt").write_text(table + "\n")
+    print(table)
+    print(f"\nraw results: {json_path.relative_to(REPO)} ({elapsed / 60:.1f} min)")
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(workdir, ignore_errors=True)  # Collector output: hundreds of MiB
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+# Benchmarks (issue 7): `make bench` runs bench/run.py — orderflow with telemetry off and fully
+# on, a FastAPI peer and a raw-asyncpg ceiling side by side, the order pipeline and pyinstrument
+# profiles — and prints one table (raw JSON in bench/results/). Never part of `make test`.
+# Included by the root Makefile (`include mk/*.mk`), which defines PYTHON and system-deps.
+#
+#   make bench                  full run (median of 3, ~8 min)
+#   BENCH_QUICK=1 make bench    one short repetition (~3 min), to check the harness
+#   other knobs: BENCH_REPS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_RATE_DB, BENCH_NICE, ...
+#   (bench/settings.py)
+
+PYTHON ?= .venv/bin/python
+
+.PHONY: bench bench-deps
+
+bench-deps:  ## install the load generator (Debian's wrk) once
+	@command -v wrk >/dev/null && command -v taskset >/dev/null && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then echo "bench-deps: need root to apt-get install wrk"; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends wrk util-linux >/dev/null
+
+bench: venv system-deps collector bench-deps  ## benchmark: telemetry off/on vs FastAPI vs raw asyncpg; prints one table
+	$(PYTHON) -m bench.run
