@@ -26,6 +26,8 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    """Autocommit sessions for plain reads (no transaction round trips); same pool."""
     redis: Redis
     cache: Cache
 
@@ -43,6 +45,9 @@ class Resources:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_session_factory(
+                engine.execution_options(isolation_level="AUTOCOMMIT")
+            ),
             redis=redis,
             cache=Cache(redis, settings.app.cache_ttl_seconds),
         )

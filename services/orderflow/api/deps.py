@@ -24,9 +24,15 @@ def resources_of(state: State) -> Resources:
     return resources
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    # Closing rolls back whatever a failed handler left uncommitted: nothing half-written.
-    async with resources_of(state).sessions() as session:
+async def provide_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
+    resources = resources_of(state)
+    # GET handlers only read: an autocommit session saves the BEGIN/ROLLBACK round trips a
+    # transaction would wrap around every read. Writes get a transaction, and closing it rolls
+    # back whatever a failed handler left uncommitted: nothing half-written.
+    factory = resources.read_sessions if request.method == "GET" else resources.sessions
+    async with factory() as session:
         yield session
 
 

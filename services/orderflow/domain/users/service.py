@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -87,14 +87,15 @@ class UserService:
 
     async def authenticate(self, token: str) -> tuple[UserView, TokenClaims]:
         claims = self._tokens.verify(token)
-        revoked = await self._session.scalar(
-            select(RevokedToken.jti).where(RevokedToken.jti == claims.jti)
+        # One round trip: the user, unless this token was revoked.
+        user = await self._session.scalar(
+            select(User).where(
+                User.id == claims.user_id,
+                ~exists().where(RevokedToken.jti == claims.jti),
+            )
         )
-        if revoked is not None:
-            raise AuthenticationError("token revoked")
-        user = await self._session.get(User, claims.user_id)
         if user is None:
-            raise AuthenticationError("user no longer exists")
+            raise AuthenticationError("token revoked or user no longer exists")
         return _view(user), claims
 
     async def logout(self, claims: TokenClaims) -> None:
