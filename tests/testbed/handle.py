@@ -72,14 +72,25 @@ class K8sCluster:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Exclusive flock on ``path``; yields False (not held) if ``wait`` is off and it is busy."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_lock(root: Path, name: str) -> Path:
+    # One lock per test run (its xdist workers share it), so sessions never wait for each
+    # other's control plane to start.
+    return root / "locks" / f"{name}.lock"
 
 
 def _alive(pid: int) -> bool:
@@ -108,9 +119,14 @@ def reap_stale(root: Path) -> None:
     for run_dir in root.glob("pytest-*"):
         if not run_dir.is_dir():
             continue
-        with _locked(root / ".pytest.lock"):
-            if not _users(run_dir):
+        lock = _run_lock(root, run_dir.name)
+        with _locked(lock, wait=False) as held:
+            # Busy lock: that session is starting or stopping its bed right now.
+            if held and not _users(run_dir):
                 TestBed(Config(name=run_dir.name, root=root)).stop(remove=True)
+                # Safe to delete while held: run names are unique (pid / xdist run id),
+                # so no live session will ever open this lock again.
+                lock.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -126,9 +142,7 @@ def shared_testbed(nodes: int = 3, real_node: bool = False) -> Iterator[TestBed]
         name=name, root=root, nodes=nodes, tie_to_parent=not worker_run, real_node=real_node
     )
     bed = TestBed(config)
-    # One lock for all sessions' bookkeeping: per-run lock files would pile up, and
-    # deleting a lock file that another process holds open is a classic race.
-    lock = root / ".pytest.lock"
+    lock = _run_lock(root, name)
     with _locked(lock):
         users = _users(bed.run_dir)
         if not bed.running():
@@ -149,3 +163,4 @@ def shared_testbed(nodes: int = 3, real_node: bool = False) -> Iterator[TestBed]
                 pass
             else:
                 bed.stop(remove=True)
+                lock.unlink(missing_ok=True)
