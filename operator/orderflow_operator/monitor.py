@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from orderflow_operator import conditions as cond
 from orderflow_operator import metrics, pods
 from orderflow_operator.checks import CheckResult, describe, run_check
 from orderflow_operator.conditions import now_iso
@@ -150,7 +151,10 @@ class Monitor:
         self.body, self.state, self.logger = body, state, logger
         self.secrets = SecretCache(kube, namespace)
         self.selector: str | None = None
-        self.gate_open: bool | None = None
+        # The gate as last reported (status survives restarts): no second GateClosed Event
+        # from a restarted operator for an outage that was already announced.
+        deps = cond.status_of(state.conditions, cond.DEPENDENCIES_HEALTHY)
+        self.gate_open: bool | None = {cond.TRUE: True, cond.FALSE: False}.get(deps)
         self.published_at = 0.0
 
     async def round(self) -> float:

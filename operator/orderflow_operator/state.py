@@ -27,6 +27,9 @@ class DependencyHealth:
     last_check: str | None = None
     last_error: str | None = None
     next_due: float = 0.0  # event-loop time of the next check
+    # Health reported before an operator restart: only used to decide whether the first
+    # result is a transition. The verdict waits for a real check (healthy stays None).
+    previous_healthy: bool | None = None
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -62,12 +65,20 @@ class PolicyState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deleting: bool = False
     seeded: bool = False
+    previous_health: dict[tuple[str | None, str | None], bool] = field(default_factory=dict)
 
     def seed(self, status: dict[str, Any]) -> None:
         if self.seeded:
             return
         self.seeded = True
         self.conditions = [dict(c) for c in status.get("conditions") or []]
+        # Last known health by (name, shown address): after a restart, a dependency that is
+        # still down is not announced again (Events are for transitions).
+        self.previous_health = {
+            (d.get("name"), d.get("address")): bool(d.get("healthy"))
+            for d in status.get("dependencies") or []
+            if d.get("lastCheck")
+        }
 
     def sync_spec(self, spec: PolicySpec) -> None:
         """Follow spec edits: keep the health of dependencies that still exist unchanged."""
@@ -78,7 +89,8 @@ class PolicyState:
         for name, dep in wanted.items():
             known = self.dependencies.get(name)
             if known is None:
-                self.dependencies[name] = DependencyHealth(dep)
+                previous = self.previous_health.pop((name, dep.shown_address), None)
+                self.dependencies[name] = DependencyHealth(dep, previous_healthy=previous)
             elif known.spec != dep:
                 # Address or type changed: the old result says nothing about the new one.
                 same_target = (known.spec.address, known.spec.secret_ref, known.spec.type) == (
@@ -98,7 +110,7 @@ class PolicyState:
         """Store a result; True when the dependency's health flipped (not on the first check
         of a healthy dependency: "up" at startup is not news)."""
         health = self.dependencies[name]
-        before = health.healthy
+        before = health.healthy if health.healthy is not None else health.previous_healthy
         health.healthy = result.healthy
         health.latency_ms = result.latency_ms
         health.last_check = now

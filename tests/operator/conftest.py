@@ -91,6 +91,18 @@ class OperatorProcess:
         except httpx.HTTPError:
             return False
 
+    def checks_done(self, namespace: str, policy: str) -> float:
+        """How many checks this process ran for a policy (its check-duration histogram)."""
+        prefix = "orderflow_operator_dependency_check_duration_seconds_count{"
+        for line in self.metrics().splitlines():
+            if (
+                line.startswith(prefix)
+                and f'policy="{policy}"' in line
+                and (f'namespace="{namespace}"' in line)
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
 

@@ -119,3 +119,20 @@ def test_status_never_contains_secret_values() -> None:
         "latencyMs": 1,
         "lastCheck": "2026-01-01T00:00:00Z",
     }
+
+
+def test_restart_does_not_announce_known_health_again() -> None:
+    state = PolicyState()
+    state.seed({
+        "dependencies": [
+            {"name": "db", "address": "db:5432", "healthy": True, "lastCheck": "t"},
+            {"name": "cache", "address": "cache:6379", "healthy": False, "lastCheck": "t"},
+            {"name": "otel", "address": "elsewhere:4317", "healthy": False, "lastCheck": "t"},
+        ],
+    })  # fmt: skip
+    state.sync_spec(SPEC)
+    assert state.verdict().open is None, "seeded health never decides the gate"
+    assert state.record("db", UP, "t") is False
+    assert state.record("cache", DOWN, "t") is False, "still down: already announced"
+    assert state.record("otel", DOWN, "t") is True, "another address: a new dependency"
+    assert state.verdict().open is False
