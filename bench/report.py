@@ -197,9 +197,11 @@ def render(raw: dict[str, Any]) -> str:  # noqa: PLR0915 - one linear report
     if profiles.get("off") and profiles.get("on"):
         off, on = profiles["off"], profiles["on"]
         lines.append(
-            f"  profile (db read, pyinstrument): {off['us_per_request']:.0f} µs/request off, "
-            f"{on['us_per_request']:.0f} µs/request on; opentelemetry "
-            f"{on['by_component_us'].get('opentelemetry', 0):.0f} µs, sqlalchemy "
-            f"{on['by_component_us'].get('sqlalchemy', 0):.0f} µs per request (on)"
+            f"  profile (db read, {on['sampler']}): {off['cpu_us_per_request']:.0f} us CPU/request"
+            f" off, {on['cpu_us_per_request']:.0f} on; by library (off -> on, us/request): "
+            + ", ".join(
+                f"{name} {off['by_library_us'].get(name, 0):.0f}->{us:.0f}"
+                for name, us in list(on["by_library_us"].items())[:6]
+            )
         )
     return "\n".join(lines)

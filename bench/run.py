@@ -353,9 +353,9 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
         "pipeline": pipeline_result,
         "profiles": profile_result,
     }
-    table = report.render(raw)
     json_path = RESULTS / f"bench-{stamp}.json"
     json_path.write_text(json.dumps(raw, indent=2, default=str))
+    table = report.render(raw)
     (RESULTS / f"bench-{stamp}.txt").write_text(table + "\n")
     print(table)
     print(f"\nraw results: {json_path.relative_to(REPO)} ({elapsed / 60:.1f} min)")

@@ -9,14 +9,21 @@
 #   (bench/settings.py)
 
 PYTHON ?= .venv/bin/python
+# py-spy (the CPU profiler of bench/profiles.py) lives in a throwaway venv of its own, outside
+# uv.lock; without it the profiles fall back to pyinstrument.
+PYSPY_VERSION := 0.4.3
+PYSPY_VENV := $(ORDERFLOW_CACHE)/bench-pyspy
 
 .PHONY: bench bench-deps
 
-bench-deps:  ## install the load generator (Debian's wrk) once
+bench-deps:  ## install the load generator (Debian's wrk) and py-spy once
 	@command -v wrk >/dev/null && command -v taskset >/dev/null && exit 0; \
 	if [ "$$(id -u)" != 0 ]; then echo "bench-deps: need root to apt-get install wrk"; exit 1; fi; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends wrk util-linux >/dev/null
+	@[ -x $(PYSPY_VENV)/bin/py-spy ] || { python3 -m venv $(PYSPY_VENV) && \
+		$(PYSPY_VENV)/bin/pip install --quiet py-spy==$(PYSPY_VERSION); } || \
+		echo "bench-deps: py-spy unavailable; profiles will use pyinstrument"
 
 bench: venv system-deps collector bench-deps  ## benchmark: telemetry off/on vs FastAPI vs raw asyncpg; prints one table
 	$(PYTHON) -m bench.run

@@ -1,0 +1,91 @@
+"""Candidate product changes, applied as monkeypatches by ``bench.ab`` (never in services/).
+
+Each variant is a function run in the API process before ``orderflow api`` starts; a variant
+measures what the change would buy, the lead decides whether and how it goes into the product.
+Some are *attribution* variants (``no-*``) that switch a telemetry feature off only to measure
+what it costs; they are not proposals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext import asyncio as sa_asyncio
+
+
+def _engine_options(**options: Any) -> None:
+    """Re-create the product's engine with different options (orderflow.db.engine)."""
+    import orderflow.db.engine as engine_module  # noqa: PLC0415 - patched at start-up
+    import orderflow.resources as resources_module  # noqa: PLC0415
+
+    def make_engine(settings: Any) -> Any:
+        return sa_asyncio.create_async_engine(
+            settings.url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            connect_args={"server_settings": {"application_name": "orderflow"}},
+            **{"pool_pre_ping": True, **options},
+        )
+
+    engine_module.make_engine = make_engine
+    resources_module.make_engine = make_engine  # type: ignore[attr-defined]
+
+
+def baseline() -> None:
+    """The product as it is."""
+
+
+def no_pre_ping() -> None:
+    """``pool_pre_ping=False``: no extra round trip (``SELECT 1``-style ping) per checkout."""
+    _engine_options(pool_pre_ping=False)
+
+
+def autocommit() -> None:
+    """Reads outside a transaction: no BEGIN/ROLLBACK round trips (unsafe for writes as a
+    global setting: measures what a read-only session factory would buy)."""
+    _engine_options(isolation_level="AUTOCOMMIT")
+
+
+def lean_reads() -> None:
+    """``no_pre_ping`` + ``autocommit``: one round trip per read, like raw asyncpg."""
+    _engine_options(pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+
+
+def no_sqlalchemy_spans() -> None:
+    """Attribution only: the SQLAlchemy instrumentation off."""
+    from orderflow.telemetry import setup  # noqa: PLC0415
+
+    setup._instrument_libraries = lambda: None
+
+
+def no_redis_spans() -> None:
+    """Attribution only: the cache client's Redis instrumentation off."""
+    import orderflow.resources as resources_module  # noqa: PLC0415
+
+    def skip(client: Any) -> None:
+        del client
+
+    resources_module.instrument_cache_client = skip  # type: ignore[attr-defined]
+
+
+def no_otlp_logs() -> None:
+    """Attribution only: no OTLP log export (structlog to stdout stays)."""
+    from orderflow.telemetry import setup  # noqa: PLC0415
+
+    def null_handler(**_options: Any) -> logging.Handler:
+        return logging.NullHandler()
+
+    setup.LoggingHandler = null_handler  # type: ignore[attr-defined,assignment]
+
+
+VARIANTS: dict[str, Callable[[], None]] = {
+    "baseline": baseline,
+    "no-pre-ping": no_pre_ping,
+    "autocommit": autocommit,
+    "lean-reads": lean_reads,
+    "no-sqlalchemy-spans": no_sqlalchemy_spans,
+    "no-redis-spans": no_redis_spans,
+    "no-otlp-logs": no_otlp_logs,
+}
