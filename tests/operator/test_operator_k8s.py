@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import pytest
 
-from tests.operator.conftest import PEERING, OperatorProcess
+from tests.operator.conftest import CHART, PEERING, OperatorProcess
 from tests.testbed.manifests import IMAGE, RESTRICTED_SECURITY, condition
 from tests.testbed.wait import holds_for, wait_until
 
@@ -512,6 +512,37 @@ def test_service_account_has_nothing_elsewhere(
         check=False,
     ).stdout.strip()
     assert answer == "no"
+
+
+def test_clusterwide_rbac(operator_bed: OperatorBed) -> None:
+    """`watch.clusterWide=true`: the same rules in a ClusterRole, peering cluster-wide."""
+    cluster, ns = operator_bed.cluster, operator_bed.ops_namespace
+    name = f"op-cw-{ns.rsplit('-', 1)[1]}"
+    rendered = cluster.helm(
+        "template", "cw", str(CHART), "--namespace", ns, "--set", "watch.clusterWide=true",
+        "--set", f"fullnameOverride={name}",
+        "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml",
+    ).stdout  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        who = f"--as=system:serviceaccount:{ns}:{name}"
+
+        def can(*args: str) -> bool:
+            answer = cluster.kubectl("auth", "can-i", *args, who, check=False).stdout.strip()
+            return answer == "yes"
+
+        assert can("watch", "healthpolicies.orderflow.dev", "--all-namespaces")
+        assert can("patch", "pods", "--subresource=status", "-n", "default")
+        assert can("list", "clusterkopfpeerings.kopf.dev")
+        assert can("patch", f"clusterkopfpeerings.kopf.dev/{PEERING}")
+        assert not can("patch", "clusterkopfpeerings.kopf.dev/another")
+        assert not can("delete", "pods", "-n", "default")
+        assert not can("list", "secrets", "-n", "default")
+        assert not can("list", "namespaces")
+        assert not can("create", "deployments.apps", "-n", "default")
+    finally:
+        cluster.kubectl("delete", "clusterrole", name, "--ignore-not-found")
+        cluster.kubectl("delete", "clusterrolebinding", name, "--ignore-not-found")
 
 
 def test_real_requests_with_the_operator_token_are_forbidden(operator_bed: OperatorBed) -> None:
