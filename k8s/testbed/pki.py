@@ -20,6 +20,14 @@ _APISERVER_DNS = [
 ]
 
 
+def _genkey(path: str, cwd: Path) -> None:
+    # P-256 keys: generated in milliseconds where RSA-2048 takes ~0.3 s each (a test session
+    # makes ten); the apiserver, kubelet and service-account tokens (ES256) all accept them.
+    _openssl(
+        "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path, cwd=cwd
+    )
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
@@ -44,7 +52,7 @@ class Pki:
     def create(self, ips: list[str], clients: list[ClientCert]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         d = self.dir
-        _openssl("genrsa", "-out", "ca.key", "2048", cwd=d)
+        _genkey("ca.key", d)
         _openssl(
             "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3650",
             "-subj", "/CN=orderflow-testbed-ca", "-out", "ca.crt",
@@ -53,8 +61,8 @@ class Pki:
             cwd=d,
         )  # fmt: skip
         # Service-account token signing pair (apiserver signs, controller-manager signs too).
-        _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
-        _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
+        _genkey("sa.key", d)
+        _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
         self.server_cert("apiserver", "kube-apiserver", ips, _APISERVER_DNS)
         for client in clients:
             subject = "/CN=" + client.cn + "".join(f"/O={o}" for o in client.orgs)
@@ -66,14 +74,14 @@ class Pki:
 
     def _leaf(self, name: str, subject: str, san: str | None, usage: str) -> None:
         d = self.dir
-        _openssl("genrsa", "-out", f"{name}.key", "2048", cwd=d)
+        _genkey(f"{name}.key", d)
         _openssl(
             "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=d
         )
         ext = d / f"{name}.ext"
         lines = [
             "basicConstraints=CA:FALSE",
-            "keyUsage=critical,digitalSignature,keyEncipherment",
+            "keyUsage=critical,digitalSignature",
             f"extendedKeyUsage={usage}",
         ]
         if san:
