@@ -170,8 +170,8 @@ class Monitor:
             *(check_dependency(self.namespace, self.name, h.spec, self.secrets) for h in due)
         )
         async with self.state.lock:
-            if self.state.deleting:
-                return 0.0
+            if self.state.deleting:  # kopf is about to stop this daemon: wait for it, idle
+                return ERROR_BACKOFF_SECONDS
             checked_at = now_iso()
             before = list(self.state.conditions)
             flipped = False
