@@ -9,6 +9,7 @@ what it costs; they are not proposals.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,50 @@ def lean_reads() -> None:
     _engine_options(pool_pre_ping=False, isolation_level="AUTOCOMMIT")
 
 
+def pool20() -> None:
+    """``DATABASE_POOL_SIZE=20 DATABASE_MAX_OVERFLOW=0`` (configuration only): the same 20
+    connections at most, but kept. With 10 + 10 overflow, every dip in concurrency closes
+    overflow connections and the next burst reconnects (TCP + SCRAM auth + asyncpg's type
+    introspection) on the request path."""
+    os.environ["DATABASE_POOL_SIZE"] = "20"
+    os.environ["DATABASE_MAX_OVERFLOW"] = "0"
+
+
+def lean_reads_pool20() -> None:
+    """``lean_reads`` + ``pool20``."""
+    lean_reads()
+    pool20()
+
+
+def sequential_deps() -> None:
+    """Resolve each batch of Litestar dependencies one by one instead of in an anyio task group
+    (Litestar spawns one whenever a level of the dependency graph has more than one provider:
+    ``db_session``, ``cache`` and ``tokens`` for most handlers). The product equivalent is a
+    dependency graph with one provider per level (e.g. ``cache``/``tokens`` read from
+    ``app.state`` inside the services, or one bundled dependency)."""
+    from litestar._kwargs.cleanup import DependencyCleanupGroup  # noqa: PLC0415
+    from litestar._kwargs.dependencies import resolve_dependency  # noqa: PLC0415
+    from litestar._kwargs.kwargs_model import KwargsModel  # noqa: PLC0415
+
+    async def resolve_dependencies(
+        self: KwargsModel, connection: Any, kwargs: dict[str, Any]
+    ) -> DependencyCleanupGroup:
+        cleanup_group = DependencyCleanupGroup()
+        for batch in self.dependency_batches:
+            for dependency in batch:
+                await resolve_dependency(dependency, connection, kwargs, cleanup_group)
+        return cleanup_group
+
+    KwargsModel.resolve_dependencies = resolve_dependencies  # type: ignore[method-assign]
+
+
+def lean() -> None:
+    """``lean_reads`` + ``pool20`` + ``sequential_deps``."""
+    lean_reads()
+    pool20()
+    sequential_deps()
+
+
 def no_sqlalchemy_spans() -> None:
     """Attribution only: the SQLAlchemy instrumentation off."""
     from orderflow.telemetry import setup  # noqa: PLC0415
@@ -85,6 +130,10 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-pre-ping": no_pre_ping,
     "autocommit": autocommit,
     "lean-reads": lean_reads,
+    "pool20": pool20,
+    "lean-reads-pool20": lean_reads_pool20,
+    "sequential-deps": sequential_deps,
+    "lean": lean,
     "no-sqlalchemy-spans": no_sqlalchemy_spans,
     "no-redis-spans": no_redis_spans,
     "no-otlp-logs": no_otlp_logs,

@@ -113,7 +113,7 @@ def summarise(
         name, function = owner(stack)
         by_library[name] += count
         by_function[(name, function)] += count
-        if stack and stack[0][0] == "_bootstrap":
+        if stack and stack[0][0].endswith("_bootstrap"):
             background += count
     scale = cpu_us_per_request / total
     return {
