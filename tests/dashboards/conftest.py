@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ from tests.support.processes import ServiceProcess, wait_http_ok
 
 HERE = Path(__file__).resolve().parent
 COLLECTOR_CONFIG = HERE / "collector-selfmetrics.yaml"
+#: The Collector's Prometheus endpoint (OTel Go exporter) names metrics after the escaping the
+#: scraper negotiates: Prometheus 3's default (UTF-8) gets `otelcol_receiver_accepted_spans`
+#: and a label `otel.signal`; legacy names get the conventional `..._total` and `otel_signal`
+#: that the dashboards use. A Prometheus 3 scraping the Collector needs these two settings on
+#: that job (grafana-dashboards/README.md says so).
+COLLECTOR_SCRAPE_OPTIONS = {
+    "metric_name_validation_scheme": "legacy",
+    "metric_name_escaping_scheme": "underscores",
+}
 
 
 def _wait_metrics(port: int, process: ServiceProcess, timeout: float = 30) -> None:
@@ -53,6 +63,20 @@ class Stack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    def stop_api(self) -> None:
+        self.api.stop()
+
+    def restart_api(self, **overrides: str) -> ServiceProcess:
+        """Restart the API on the same port; ``overrides`` are environment variables."""
+        self.api.stop()
+        log = self.workdir / f"api-{int(time.time() * 1000)}.log"
+        self.api = ServiceProcess(
+            ["api"], {**self.env, "PORT": str(self.api_port), **overrides}, log
+        )
+        self.api.start()
+        wait_http_ok(f"{self.api_url}/healthz", self.api)
+        return self.api
 
     def start_worker(self, **overrides: str) -> ServiceProcess:
         """(Re)start the worker; ``overrides`` are environment variables (a fault)."""
@@ -126,6 +150,65 @@ class Stack:
             assert refused.status_code == 409, refused.text
 
 
+class JourneyProber:
+    """Logs in and places an order every ~0.2 s in a thread, so the login and order
+    availability SLOs see a steady stream of events while the API misbehaves (the traffic
+    generator logs in once per shopper only)."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.answers: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> JourneyProber:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        name = f"prober-{secrets.token_hex(4)}"
+        email, password = f"{name}@example.test", secrets.token_hex(8)
+        token = ""
+        while not self._stop.is_set():
+            with (
+                contextlib.suppress(httpx.HTTPError, ValueError, KeyError, IndexError),
+                httpx.Client(base_url=self.api_url, timeout=10) as http,
+            ):
+                if not token:
+                    http.post(
+                        "/api/register",
+                        json={"email": email, "username": name, "password": password},
+                    )
+                login = http.post("/api/login", json={"email": email, "password": password})
+                self._count(login.status_code)
+                if login.status_code == 200:
+                    token = login.json()["token"]
+                if token:
+                    item = http.get("/api/stock").json()[0]
+                    order = http.post(
+                        "/api/orders",
+                        json={
+                            "items": [
+                                {
+                                    "item_id": item["item_id"],
+                                    "quantity": 1,
+                                    "price": item["price"],
+                                }
+                            ]
+                        },
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    self._count(order.status_code)
+            self._stop.wait(0.2)
+
+    def _count(self, status: int) -> None:
+        self.answers[status] = self.answers.get(status, 0) + 1
+
+
 def _render_rules(workdir: Path) -> list[Path]:
     out = []
     for path in RULE_FILES:
@@ -184,7 +267,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 capture_output=True,
             )
         api = ServiceProcess(["api"], {**env, "PORT": str(api_port)}, workdir / "api.log").start()
-        cleanup.callback(api.stop)
         wait_http_ok(f"http://127.0.0.1:{api_port}/healthz", api)
 
         prom = Prometheus(
@@ -196,8 +278,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "otel-collector": f"127.0.0.1:{collector_metrics_port}",
             },
             _render_rules(workdir),
+            job_options={"otel-collector": COLLECTOR_SCRAPE_OPTIONS},
         )
         stack = Stack(env, workdir, api_port, worker_port, collector_metrics_port, api, prom)
+        cleanup.callback(stack.stop_api)
         stack.start_worker()
         cleanup.callback(stack.stop_worker)
         cleanup.callback(stack.stop_traffic)

@@ -202,8 +202,9 @@ def _slo_series(slo: Slo, bad_per_min: int) -> list[dict[str, str]]:
     ]
 
 
-def _expected(alert_name: str) -> dict[str, Any]:
+def _expected(alert_name: str, **labels: str) -> dict[str, Any]:
     rule = next(r for r in alert_rules() if r["alert"] == alert_name)
+    rule = {**rule, "labels": {**rule["labels"], **labels}}  # type: ignore[dict-item]
     return {"exp_labels": dict(rule["labels"]), "exp_annotations": dict(rule["annotations"])}  # type: ignore[call-overload]
 
 
@@ -211,6 +212,7 @@ def unit_tests() -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for slo in SLOS:
         fast, slow = (a.name for a in all_alerts() if a.labels == (("slo", slo.name),))
+        objective = f"{slo.objective:g}"  # the recording rules' label, kept by the alert
         # 20 % bad: both the fast (14.4x) and the slow (3x) burn rates are exceeded.
         tests.append(
             {
@@ -218,8 +220,16 @@ def unit_tests() -> dict[str, Any]:
                 "interval": "1m",
                 "input_series": _slo_series(slo, 20),
                 "alert_rule_test": [
-                    {"eval_time": "100m", "alertname": fast, "exp_alerts": [_expected(fast)]},
-                    {"eval_time": "100m", "alertname": slow, "exp_alerts": [_expected(slow)]},
+                    {
+                        "eval_time": "100m",
+                        "alertname": fast,
+                        "exp_alerts": [_expected(fast, objective=objective)],
+                    },
+                    {
+                        "eval_time": "100m",
+                        "alertname": slow,
+                        "exp_alerts": [_expected(slow, objective=objective)],
+                    },
                 ],
             }
         )

@@ -182,6 +182,7 @@ class Prometheus:
     port: int
     targets: dict[str, str]  # job name -> host:port
     rule_files: list[Path] = field(default_factory=list)
+    job_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra scrape config
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -204,7 +205,11 @@ class Prometheus:
             },
             "rule_files": [str(p) for p in self.rule_files],
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                {
+                    "job_name": job,
+                    "static_configs": [{"targets": [target]}],
+                    **self.job_options.get(job, {}),
+                }
                 for job, target in {
                     **self.targets,
                     "prometheus": f"127.0.0.1:{self.port}",

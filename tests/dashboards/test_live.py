@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from orderflow.devservices import free_port
+from tests.dashboards.conftest import JourneyProber
 from tests.dashboards.promstack import (
     TIME_SCALE,
     PanelQuery,
@@ -37,7 +38,7 @@ from tests.dashboards.promstack import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from tests.dashboards.conftest import Stack
 
@@ -85,25 +86,23 @@ def _fault(
     stack: Stack,
     name: str,
     alerts: tuple[str, ...],
-    overrides: dict[str, str] | None,
+    switch_on: Callable[[], object],
+    switch_off: Callable[[], object],
     pending_timeout: float = 120,
     clear_timeout: float = 150,
 ) -> FaultResult:
-    """Switch a fault on (worker env ``overrides``, or ``None``: worker stopped), wait until
-    every alert of ``alerts`` is active, restore the healthy worker, wait until they clear."""
+    """Switch a fault on, wait until every alert of ``alerts`` is active (recording the first
+    state seen), switch it off, wait until they clear."""
     result = FaultResult(name, alerts)
     try:
-        if overrides is None:
-            stack.stop_worker()
-        else:
-            stack.start_worker(**overrides)
+        switch_on()
         deadline = time.monotonic() + pending_timeout
         while time.monotonic() < deadline and len(result.first_state) < len(alerts):
             for alert, state in _active(stack.prom).items():
                 if alert in alerts and alert not in result.first_state:
                     result.first_state[alert] = state
             time.sleep(0.25)
-        stack.start_worker()
+        switch_off()
         deadline = time.monotonic() + clear_timeout
         while time.monotonic() < deadline:
             active = _active(stack.prom)
@@ -113,6 +112,22 @@ def _fault(
             time.sleep(0.5)
     except Exception as exc:  # recorded; the tests below report it
         result.error = repr(exc)
+    return result
+
+
+def _api_errors(stack: Stack) -> FaultResult:
+    """CHAOS_ERROR_RATE=0.5 on the API (restarted with it), with the journey prober running."""
+    with JourneyProber(stack.api_url) as prober:
+        result = _fault(
+            stack,
+            "API answers 503 to half of the requests",
+            ("LoginAvailabilityBurnRateFast", "OrderPlacementAvailabilityBurnRateFast"),
+            lambda: stack.restart_api(CHAOS_ERROR_RATE="0.5"),
+            stack.restart_api,
+        )
+    if 503 not in prober.answers:
+        result.error = f"the prober never saw a 503: {prober.answers}"
+    stack.start_traffic(duration=900)  # the restarts may have broken its connections
     return result
 
 
@@ -134,23 +149,32 @@ def scenario(stack: Stack) -> Iterator[Scenario]:
         time.sleep(0.5)
     # 2.-4. faults switched on by configuration
     dead_port = str(_dead_port())
+    healthy_worker = stack.start_worker
     result.faults.append(
         _fault(
             stack,
             "payments declined + email service down",
             ("OrderSettlementAvailabilityBurnRateFast", "JobsDeadLettered"),
-            {"PAYMENT_FAILURE_RATE": "1.0", "EMAIL_SINK_URL": f"http://127.0.0.1:{dead_port}/"},
+            lambda: stack.start_worker(
+                PAYMENT_FAILURE_RATE="1.0", EMAIL_SINK_URL=f"http://127.0.0.1:{dead_port}/"
+            ),
+            healthy_worker,
         )
     )
+    with JourneyProber(stack.api_url):  # orders arrive faster than one slow thread settles
+        result.faults.append(
+            _fault(
+                stack,
+                "slow payments, one worker thread",
+                ("JobsQueueBacklogOld",),
+                lambda: stack.start_worker(PAYMENT_LATENCY_MS="5000", WORKER_THREADS="1"),
+                healthy_worker,
+            )
+        )
     result.faults.append(
-        _fault(
-            stack,
-            "slow payments, one worker thread",
-            ("JobsQueueBacklogOld",),
-            {"PAYMENT_LATENCY_MS": "4000", "WORKER_THREADS": "1"},
-        )
+        _fault(stack, "worker stopped", ("WorkerMetricsAbsent",), stack.stop_worker, healthy_worker)
     )
-    result.faults.append(_fault(stack, "worker stopped", ("WorkerMetricsAbsent",), None))
+    result.faults.append(_api_errors(stack))
     stack.business_extras()
     time.sleep(3)
     result.end = time.time()
@@ -193,7 +217,9 @@ def test_rules_evaluate_without_errors(scenario: Scenario) -> None:
 # -------------------------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("index", [0, 1, 2], ids=["payments+email", "backlog", "worker-stopped"])
+@pytest.mark.parametrize(
+    "index", [0, 1, 2, 3], ids=["payments+email", "backlog", "worker-stopped", "api-503"]
+)
 def test_fault_makes_its_alert_pending_then_clears(scenario: Scenario, index: int) -> None:
     fault = scenario.faults[index]
     assert not fault.error, fault
@@ -238,7 +264,7 @@ def _metric_names(expr: str) -> set[str]:
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
     expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
     expr = re.sub(r"#.*", "", expr)
-    words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()", expr))
+    words = set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", expr))
     keywords = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
     return {w for w in words if w not in keywords and not w.startswith("$")}
 
@@ -255,6 +281,29 @@ def test_every_metric_name_used_is_exposed(scenario: Scenario) -> None:
             used.setdefault(name, str(rule.get("alert") or rule.get("record")))
     missing = {n: where for n, where in used.items() if n not in exposed and n not in MAY_BE_ABSENT}
     assert not missing, missing
+
+
+_SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
+
+
+def test_every_label_selector_matches_series(scenario: Scenario) -> None:
+    """Label values count too: a wrong ``le="5"`` (Prometheus 3 stores ``le="5.0"``) or route
+    would otherwise hide behind ``(bad or 0 * total) / total`` as a healthy-looking 0."""
+    selectors: dict[str, str] = {}
+    exprs = [(str(q), q.resolved) for q in _panel_queries()] + [
+        (str(r.get("alert") or r.get("record")), r["expr"])
+        for r in rules("record") + rules("alert")
+    ]
+    for where, expr in exprs:
+        for name, matchers in _SELECTOR.findall(expr):
+            if name not in MAY_BE_ABSENT:
+                selectors.setdefault(f"{name}{{{matchers}}}", where)
+    empty = {
+        sel: where
+        for sel, where in selectors.items()
+        if not _range(scenario.prom, scenario, f"count({sel})")
+    }
+    assert not empty, empty
 
 
 def test_latency_exemplars_carry_trace_ids(scenario: Scenario) -> None:
