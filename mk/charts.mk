@@ -19,14 +19,16 @@ PYTEST_CHARTS_ARGS ?=
 images:  ## build orderflow-api and orderflow-worker images (local base when no registry)
 	k8s/base-image/images.sh
 
-# Helm reads nothing outside the chart: copy the collector config and the dashboards in.
+# Helm reads nothing outside the chart: copy the collector config, dashboards and rules in.
 # tests/charts fails when the copies drift from otel/ and grafana-dashboards/.
-chart-sync:  ## copy otel/collector.yaml and grafana-dashboards/*.json into the chart
-	@mkdir -p $(CHART)/files/otel $(CHART)/files/grafana-dashboards
+chart-sync:  ## copy otel/collector.yaml, grafana-dashboards/*.json and alerts/*.yaml into the chart
+	@mkdir -p $(CHART)/files/otel $(CHART)/files/grafana-dashboards $(CHART)/files/prometheus-rules
 	@if [ -f otel/collector.yaml ]; then cp otel/collector.yaml $(CHART)/files/otel/collector.yaml; \
 		else echo "chart-sync: otel/collector.yaml does not exist"; exit 1; fi
 	@find $(CHART)/files/grafana-dashboards -name '*.json' -delete
 	@for f in grafana-dashboards/*.json; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/grafana-dashboards/; done; true
+	@find $(CHART)/files/prometheus-rules -name '*.yaml' -delete
+	@for f in grafana-dashboards/alerts/*.yaml; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/prometheus-rules/; done; true
 	@echo "chart-sync: $(CHART)/files is up to date"
 
 chart-lint: tools  ## helm lint --strict + helm template: default values and every ci/ file

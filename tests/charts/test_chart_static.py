@@ -343,6 +343,13 @@ def test_chart_copies_of_collector_config_and_dashboards_are_in_sync() -> None:
     folder = CHART / "files" / "grafana-dashboards"
     copies = {p.name: p.read_bytes() for p in folder.glob("*.json")}
     assert copies == dashboards, "run `make chart-sync`"
+    rules = {
+        p.name: p.read_bytes() for p in (REPO / "grafana-dashboards" / "alerts").glob("*.yaml")
+    }
+    rule_copies = {
+        p.name: p.read_bytes() for p in (CHART / "files" / "prometheus-rules").glob("*.yaml")
+    }
+    assert rule_copies == rules, "run `make chart-sync`"
 
 
 def _chart_copy(tmp_path: Path, dashboards: dict[str, str]) -> Path:
@@ -424,3 +431,26 @@ def test_collector_config_validates_with_the_charts_environment(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert bare.returncode != 0
+
+
+def test_lgtm_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
+    """The Prometheus configuration mounted into LGTM and the rules it loads are valid for the
+    pinned promtool; the rules are the synced grafana-dashboards/alerts."""
+    objects = render(None)
+    config = find(objects, "ConfigMap", "lgtm-provisioning")["data"]["prometheus.yaml"]
+    rules = find(objects, "ConfigMap", "lgtm-rules")["data"]
+    assert set(rules) == {p.name for p in (CHART / "files" / "prometheus-rules").glob("*.yaml")}
+    assert rules, "no alert rules provisioned"
+    (tmp_path / "rules").mkdir()
+    for name, body in rules.items():
+        (tmp_path / "rules" / name).write_text(body)
+    mounted = "/otel-lgtm/orderflow-rules/*.yaml"
+    assert mounted in config
+    (tmp_path / "prometheus.yaml").write_text(config.replace(mounted, f"{tmp_path}/rules/*.yaml"))
+    promtool = ensure(["promtool"])["promtool"]
+    proc = subprocess.run(
+        [str(promtool), "check", "config", str(tmp_path / "prometheus.yaml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout and "rules found" in proc.stdout, proc.stdout
