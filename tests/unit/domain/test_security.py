@@ -15,7 +15,7 @@ SECRET = "s" * 32
 
 def test_argon2id_hash_verifies_only_the_right_password() -> None:
     hashed = hash_password("correct horse")
-    assert hashed.startswith("$argon2id$")
+    assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")  # OWASP's parameters
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password(None, "correct horse")

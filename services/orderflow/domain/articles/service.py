@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import delete, func, select, update
@@ -47,6 +48,24 @@ def slugify(title: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:80] or "article"
     # A short random suffix keeps slugs unique without a read-then-write race.
     return f"{base}-{secrets.token_hex(3)}"
+
+
+# Reads select plain columns in ArticleView's field order: no ORM objects, no identity map,
+# a row becomes a view directly (the read path is the hot one).
+_VIEW_COLUMNS = (
+    Article.slug,
+    Article.title,
+    Article.description,
+    Article.body,
+    User.username,
+    Article.favorites_count,
+    Article.created_at,
+    Article.updated_at,
+)
+
+
+def _from_columns(row: Sequence[Any], favorited: bool = False) -> ArticleView:
+    return ArticleView(*[*row, favorited])  # the columns, then the viewer-specific flag
 
 
 def _cache_key(slug: str) -> str:
@@ -104,8 +123,16 @@ class ArticleService:
     async def get(self, slug: str, viewer_id: int | None = None) -> ArticleView:
         view = await self._cache.get(_cache_key(slug), ArticleView)
         if view is None:
-            article, author = await self._row(slug)
-            view = _view(article, author)
+            row = (
+                await self._session.execute(
+                    select(*_VIEW_COLUMNS)
+                    .join(User, User.id == Article.author_id)
+                    .where(Article.slug == slug)
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError(f"article {slug!r} not found")
+            view = _from_columns(row)
             await self._cache.set(_cache_key(slug), view)
         if viewer_id is not None and await self._is_favorited(slug, viewer_id):
             return msgspec.structs.replace(view, favorited=True)
@@ -120,7 +147,7 @@ class ArticleService:
         offset: int,
         viewer_id: int | None,
     ) -> ArticlePage:
-        query = select(Article, User.username).join(User, User.id == Article.author_id)
+        query = select(Article.id, *_VIEW_COLUMNS).join(User, User.id == Article.author_id)
         if author is not None:
             query = query.where(User.username == author)
         if favorited_by is not None:
@@ -143,13 +170,13 @@ class ArticleService:
                     await self._session.scalars(
                         select(Favorite.article_id).where(
                             Favorite.user_id == viewer_id,
-                            Favorite.article_id.in_([a.id for a, _ in rows]),
+                            Favorite.article_id.in_([row[0] for row in rows]),
                         )
                     )
                 ).all()
             )
         return ArticlePage(
-            articles=[_view(a, name, a.id in favorited) for a, name in rows],
+            articles=[_from_columns(row[1:], row[0] in favorited) for row in rows],
             articles_count=total or 0,
         )
 

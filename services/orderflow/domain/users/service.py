@@ -17,8 +17,8 @@ from orderflow.domain.telemetry import meter, tracer
 from orderflow.domain.users.security import (
     TokenClaims,
     TokenCodec,
-    hash_password,
-    verify_password,
+    hash_password_async,
+    verify_password_async,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +61,11 @@ class UserService:
                 )
             if not 8 <= len(password) <= 256:
                 raise InvalidInputError("password must be 8 to 256 characters")
-            user = User(email=email, username=username, password_hash=hash_password(password))
+            user = User(
+                email=email,
+                username=username,
+                password_hash=await hash_password_async(password),
+            )
             self._session.add(user)
             try:
                 await self._session.commit()
@@ -77,7 +81,10 @@ class UserService:
                 select(User).where(User.email == email.strip().lower())
             )
             # One message for both failures: which part was wrong is not revealed.
-            if not verify_password(user.password_hash if user else None, password) or not user:
+            if (
+                not await verify_password_async(user.password_hash if user else None, password)
+                or not user
+            ):
                 _logins.add(1, {"outcome": "failure"})
                 span.set_attribute("auth.outcome", "failure")
                 raise AuthenticationError("invalid email or password")
