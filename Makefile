@@ -47,7 +47,7 @@ venv: .venv/.synced  ## create/refresh the virtualenv from uv.lock
 lint: venv  ## ruff (lint + format check) and mypy --strict
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
-	$(PYTHON) -m mypy services tests tools k8s
+	$(PYTHON) -m mypy services operator tests tools k8s bench
 
 fmt: venv  ## apply ruff fixes and formatting
 	$(PYTHON) -m ruff check --fix .
