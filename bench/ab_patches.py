@@ -98,6 +98,24 @@ def lean() -> None:
     sequential_deps()
 
 
+def no_connect_span() -> None:
+    """SQLAlchemy's instrumentation wraps ``Engine.connect`` and opens a ``connect`` CLIENT
+    span at every pool checkout, i.e. one per request that touches the database, on top of
+    the query spans. Candidate: unwrap it after instrumenting (query spans unchanged)."""
+    import sqlalchemy.engine.base  # noqa: PLC0415
+    from opentelemetry.instrumentation.utils import unwrap  # noqa: PLC0415
+
+    from orderflow.telemetry import setup  # noqa: PLC0415
+
+    original = setup._instrument_libraries
+
+    def instrument() -> None:
+        original()
+        unwrap(sqlalchemy.engine.base.Engine, "connect")
+
+    setup._instrument_libraries = instrument
+
+
 def no_sqlalchemy_spans() -> None:
     """Attribution only: the SQLAlchemy instrumentation off."""
     from orderflow.telemetry import setup  # noqa: PLC0415
@@ -125,8 +143,22 @@ def no_otlp_logs() -> None:
     setup.LoggingHandler = null_handler  # type: ignore[attr-defined,assignment]
 
 
+def telemetry_off() -> None:
+    """Reference: ``OTEL_SDK_DISABLED=true`` (to compare on/off in one table)."""
+    os.environ["OTEL_SDK_DISABLED"] = "true"
+
+
+def no_exemplars() -> None:
+    """Attribution only: ``OTEL_METRICS_EXEMPLAR_FILTER=always_off`` (the SDK's default,
+    trace_based, offers every measurement taken inside a sampled span to a reservoir, on
+    every instrument, not only the latency histogram that needs exemplars)."""
+    os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = "always_off"
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     "baseline": baseline,
+    "telemetry-off": telemetry_off,
+    "no-exemplars": no_exemplars,
     "no-pre-ping": no_pre_ping,
     "autocommit": autocommit,
     "lean-reads": lean_reads,
@@ -134,6 +166,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "lean-reads-pool20": lean_reads_pool20,
     "sequential-deps": sequential_deps,
     "lean": lean,
+    "no-connect-span": no_connect_span,
     "no-sqlalchemy-spans": no_sqlalchemy_spans,
     "no-redis-spans": no_redis_spans,
     "no-otlp-logs": no_otlp_logs,

@@ -42,6 +42,9 @@ class BenchSettings:
     measured confirmation rate."""
     profile_seconds: float
     """``BENCH_PROFILE_SECONDS``: seconds under load per pyinstrument profile (0 = skip)."""
+    profile_nice: int
+    """``BENCH_PROFILE_NICE``: niceness of the profiled server during its profiling window only
+    (default -10 as root: about 20 s in all, so other jobs on the machine barely notice)."""
     nice: int
     """``BENCH_NICE``: niceness increment for the harness and everything it starts (e.g. -10
     as root on a machine shared with other jobs; default 0 leaves priorities alone)."""
@@ -61,5 +64,6 @@ class BenchSettings:
             pipeline_seconds=_float("BENCH_PIPELINE_SECONDS", 4 if quick else 8),
             pipeline_rate=_float("BENCH_PIPELINE_RATE", 0),
             profile_seconds=_float("BENCH_PROFILE_SECONDS", 3 if quick else 8),
+            profile_nice=_int("BENCH_PROFILE_NICE", -10 if os.geteuid() == 0 else 0),
             nice=_int("BENCH_NICE", 0),
         )

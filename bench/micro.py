@@ -1,0 +1,212 @@
+"""In-process CPU cost per request: ``python -m bench.micro [options] VARIANT...``.
+
+On a machine shared with other jobs, wall-clock throughput swings by 2x between runs. This
+measures instead the CPU time one API process spends per request, with the HTTP server taken
+out: each variant (bench/ab_patches.py) runs in its own process pinned to the server core,
+configures telemetry exactly like ``orderflow api`` (the exporters' threads included in the
+CPU time), and calls the ASGI application directly, ``--concurrency`` requests at a time.
+Rounds alternate between variants; the median is reported with the difference to the first::
+
+    .venv/bin/python -m bench.micro --endpoint db --telemetry on baseline lean-reads
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.collector import CollectorProcess
+
+from bench.ab_patches import VARIANTS
+from bench.run import create_user_and_article, log, migrate_and_seed
+from bench.servers import (
+    LOAD_CPUS,
+    REPO,
+    SERVER_CPUS,
+    Server,
+    pin_pid,
+    pin_self_to_load_cpus,
+    taskset,
+    telemetry_env,
+)
+from orderflow.devservices import Postgres, Redis, free_port
+
+
+async def _drive(path: str, requests: int, concurrency: int) -> dict[str, float]:
+    from orderflow.api.app import create_app  # noqa: PLC0415 - after the variant's patch
+    from orderflow.settings import get_settings  # noqa: PLC0415
+    from orderflow.telemetry.asgi import ServerTelemetryMiddleware  # noqa: PLC0415
+
+    app = create_app(get_settings())
+    asgi = ServerTelemetryMiddleware(app)
+    scope_base: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8080"), (b"accept", b"*/*")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8080),
+    }
+    statuses: dict[int, int] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await asgi(dict(scope_base), receive, send)  # type: ignore[arg-type]
+
+    async with app.lifespan():
+        await asyncio.gather(*(worker(50) for _ in range(concurrency)))  # warm-up
+        statuses.clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    done = sum(statuses.values())
+    return {
+        "cpu_us_per_request": cpu / done * 1e6,
+        "wall_us_per_request": wall / done * 1e6,
+        "ok": statuses.get(200, 0) / done,
+    }
+
+
+def child(variant: str, path: str, requests: int, concurrency: int) -> None:
+    """Runs in the measured process."""
+    import uvloop  # noqa: PLC0415
+
+    from orderflow.telemetry.logs import configure_logging  # noqa: PLC0415
+    from orderflow.telemetry.setup import configure_telemetry  # noqa: PLC0415
+
+    VARIANTS[variant]()
+    configure_logging()
+    telemetry = configure_telemetry("orderflow-api", "bench")
+    try:
+        result = uvloop.run(_drive(path, requests, concurrency))
+    finally:
+        telemetry.shutdown()
+    print("MICROJSON " + json.dumps(result), flush=True)
+
+
+def measure(
+    variant: str, env: dict[str, str], path: str, requests: int, concurrency: int
+) -> dict[str, float]:
+    argv = [
+        *taskset(SERVER_CPUS), sys.executable, "-m", "bench.micro", "--child", variant,
+        "--path", path, "--requests", str(requests), "--concurrency", str(concurrency),
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("MICROJSON "):
+            result: dict[str, float] = json.loads(line.removeprefix("MICROJSON "))
+            return result
+    raise RuntimeError(f"{variant} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.micro", description=__doc__)
+    parser.add_argument("variants", nargs="*")
+    parser.add_argument("--endpoint", choices=["db", "cached"], default="db")
+    parser.add_argument("--telemetry", choices=["on", "off"], default="on")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.path, args.requests, args.concurrency)
+        return
+    pin_self_to_load_cpus()
+    workdir = Path(tempfile.mkdtemp(prefix="orderflow-micro-"))
+    postgres, redis = Postgres().start(), Redis().start()
+    collector = CollectorProcess(workdir / "collector").start()
+    try:
+        for pid in (collector.pid, redis.process.pid if redis.process else None):
+            if pid:
+                pin_pid(pid, LOAD_CPUS)
+        base = {
+            "ENVIRONMENT": "bench",
+            "JWT_SECRET": secrets.token_hex(32),
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis.url,
+            "HOST": "127.0.0.1",
+        }
+        migrate_and_seed(base, postgres.url)
+        helper = Server(
+            "seed-api",
+            ["orderflow.cli", "api"],
+            {**base, "OTEL_SDK_DISABLED": "true"},
+            free_port(),
+            workdir / "seed.log",
+        ).start()
+        try:
+            helper.wait_ready()
+            _token, slug = create_user_and_article(helper.base_url)
+        finally:
+            helper.stop()
+        env = {**base, **telemetry_env(collector if args.telemetry == "on" else None, "micro")}
+        if args.endpoint == "db":
+            env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+            path = f"/api/articles/{slug}"
+        else:
+            path = "/api/stock/sku-001"
+        cpu: dict[str, list[float]] = {v: [] for v in args.variants}
+        for round_ in range(args.rounds):
+            for variant in args.variants:
+                result = measure(variant, env, path, args.requests, args.concurrency)
+                cpu[variant].append(result["cpu_us_per_request"])
+                log(
+                    f"round {round_ + 1} {variant:<22} {result['cpu_us_per_request']:7.0f} us "
+                    f"CPU/request (wall {result['wall_us_per_request']:.0f} us, "
+                    f"ok {100 * result['ok']:.0f}%)"
+                )
+        reference = statistics.median(cpu[args.variants[0]])
+        print(
+            f"\n{args.endpoint} endpoint, telemetry {args.telemetry}: CPU per request in the "
+            f"app process (no HTTP server), median of {args.rounds} [min-max]"
+        )
+        for variant in args.variants:
+            values = cpu[variant]
+            median = statistics.median(values)
+            print(
+                f"  {variant:<22} {median:6.0f} us [{min(values):.0f}-{max(values):.0f}]  "
+                f"{median - reference:+6.0f} us ({100 * (median / reference - 1):+5.1f}%)"
+            )
+    finally:
+        collector.stop()
+        redis.stop()
+        postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
