@@ -12,7 +12,7 @@ PYTEST_K8S_ARGS ?=
 .PHONY: tools tools-list cluster cluster-down cluster-status test-k8s
 
 tools:  ## build the pinned Go tools into $ORDERFLOW_CACHE/bin (no-op when warm)
-	@$(TOOLS_PYTHON) tools/gotool.py build $(if $(REAL_NODE),kubelet)
+	@$(TOOLS_PYTHON) tools/gotool.py build $(if $(REAL_NODE),kubelet kube-proxy coredns)
 	@$(TOOLS_PYTHON) tools/gotool.py build
 
 tools-list:  ## show the pinned Go tools and whether they are built

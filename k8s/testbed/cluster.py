@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k8s.testbed import realnode
+from k8s.testbed import netsvc, realnode
 from k8s.testbed.nodes import KWOK_ANNOTATION, fake_node
 from k8s.testbed.pki import ClientCert, Pki
 from k8s.testbed.procs import Supervisor, free_port
@@ -92,7 +92,7 @@ class TestBed:
 
     # ----------------------------------------------------------------- tools
     def ensure_tools(self) -> dict[str, Path]:
-        self.bins = ensure(BINARIES + (["kubelet"] if self.config.real_node else []))
+        self.bins = ensure(BINARIES + (realnode.BINARIES if self.config.real_node else []))
         return self.bins
 
     @property
@@ -195,6 +195,8 @@ class TestBed:
             self.sup.stop("containerd")
         self.sup.stop_all()
         if node.dir.exists():
+            netsvc.cleanup_kube_proxy(node)
+            netsvc.cleanup_kubelet_iptables()
             node.cleanup_host()
         if remove and self.run_dir.exists():
             shutil.rmtree(self.run_dir, ignore_errors=True)

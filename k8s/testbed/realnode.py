@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from k8s.testbed import netsvc
 from k8s.testbed.image import PAUSE_IMAGE, build_images
 from k8s.testbed.pki import ClientCert
 from k8s.testbed.procs import free_port
@@ -26,12 +27,20 @@ TAINT = "orderflow.dev/real-node"
 POD_CIDR = "10.88.0.0/16"
 BRIDGE = "orderflow0"
 CNI_BIN = "/usr/lib/cni"
+BINARIES = ["kubelet", "kube-proxy", "coredns"]
 HOST_PACKAGES = ["containerd", "runc", "containernetworking-plugins", "debootstrap", "iptables"]
 
 
 def client_certs() -> list[ClientCert]:
-    # The Node authorizer and NodeRestriction key off exactly this identity.
-    return [ClientCert("kubelet-client", f"system:node:{NODE_NAME}", ("system:nodes",))]
+    return [
+        # The Node authorizer and NodeRestriction key off exactly this identity.
+        ClientCert("kubelet-client", f"system:node:{NODE_NAME}", ("system:nodes",)),
+        # Bound to ClusterRole system:node-proxier by the default RBAC policy.
+        ClientCert("kube-proxy", "system:kube-proxy"),
+        # CoreDNS needs list/watch on Services, EndpointSlices, Namespaces, Pods: admin on
+        # a throwaway test bed rather than a hand-written ClusterRole.
+        ClientCert("coredns", "orderflow-coredns", ("system:masters",)),
+    ]
 
 
 class RealNode:
@@ -41,6 +50,7 @@ class RealNode:
         # containerd's state dir and sockets must be short paths on a real tmpfs.
         self.state = Path("/run/orderflow") / bed.config.name
         self.socket = self.state / "containerd.sock"
+        self._netns: set[str] = set()
 
     def check_host(self) -> None:
         missing = [
@@ -64,6 +74,9 @@ class RealNode:
         for archive in images.values():
             self.ctr("images", "import", str(archive))  # unpacks for the CRI snapshotter
         self._start_kubelet(server_ip, apiserver_port)
+        server = f"https://{server_ip}:{apiserver_port}"
+        netsvc.start_coredns(self, server, server_ip)
+        netsvc.start_kube_proxy(self, server, NODE_NAME, POD_CIDR)
 
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -169,6 +182,8 @@ state = "{self.state / "containerd"}"
             # Same missing capability: the kubelet cannot give itself the default -999.
             "oomScoreAdj": 0,
             "clusterDomain": "cluster.local",
+            # CoreDNS of this run listens on the node address (netsvc.py).
+            "clusterDNS": [server_ip],
             "podCIDR": POD_CIDR,
             "resolvConf": "/etc/resolv.conf",
             "registerWithTaints": [{"key": TAINT, "value": "true", "effect": "NoSchedule"}],
@@ -222,7 +237,22 @@ state = "{self.state / "containerd"}"
         for task in self._ctr_lines("tasks", "ls", "-q"):
             self._ctr_quiet("tasks", "delete", "-f", task)
         for container in self._ctr_lines("containers", "ls", "-q"):
+            self._netns.update(self._netns_of(container))
             self._ctr_quiet("containers", "delete", container)
+
+    def _netns_of(self, container: str) -> list[str]:
+        # containerd 1.6 tears the pod network down (CNI DEL) when a sandbox stops but
+        # only removes its netns file on RemovePodSandbox, which a stopped kubelet never
+        # sends: remember the paths and remove them in cleanup_host.
+        cmd = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io"]
+        out = subprocess.run(
+            [*cmd, "containers", "info", container], capture_output=True, text=True, check=False
+        )
+        if out.returncode:
+            return []
+        spec = json.loads(out.stdout).get("Spec") or {}
+        namespaces = (spec.get("linux") or {}).get("namespaces") or []
+        return [n["path"] for n in namespaces if n.get("type") == "network" and n.get("path")]
 
     def _ctr_lines(self, *args: str) -> list[str]:
         cmd = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args]
@@ -238,6 +268,9 @@ state = "{self.state / "containerd"}"
         for root in (self.dir, self.state):
             for mount in sorted(_mounts_under(root), key=len, reverse=True):
                 subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+        for netns in sorted(self._netns):
+            if netns.startswith("/var/run/netns/") or netns.startswith("/run/netns/"):
+                subprocess.run(["ip", "netns", "delete", Path(netns).name], check=False)
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(self.state)], check=False)
 

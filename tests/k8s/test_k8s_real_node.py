@@ -51,3 +51,40 @@ spec:
     assert logs.startswith("hello from 12."), logs
     out = k8s_cluster.kubectl("exec", "hello", "-n", ns, "--", "cat", "/etc/os-release").stdout
     assert "bookworm" in out
+
+
+def test_real_node_has_cluster_dns_and_service_routing(
+    k8s_cluster: K8sCluster, k8s_namespace: str
+) -> None:
+    if not k8s_cluster.real_node:
+        pytest.skip("no real node: start the test bed with --k8s-real-node / REAL_NODE=1")
+    ns = k8s_namespace
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  nodeSelector: {{type: real}}
+  tolerations: [{{key: {TAINT}, operator: Exists, effect: NoSchedule}}]
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {BASE_IMAGE}
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+"""
+    k8s_cluster.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
+    k8s_cluster.kubectl("wait", "pod/client", "-n", ns, "--for=condition=Ready", "--timeout=90s")
+
+    def in_pod(script: str) -> str:
+        return k8s_cluster.kubectl("exec", "client", "-n", ns, "--", "bash", "-c", script).stdout
+
+    # CoreDNS answers for the cluster domain with the Service's ClusterIP ...
+    resolved = in_pod("getent hosts kubernetes.default.svc.cluster.local")
+    cluster_ip = k8s_cluster.get("service/kubernetes", "-n", "default")["spec"]["clusterIP"]
+    assert resolved.split()[0] == cluster_ip
+    # ... the pod's search path makes short names work, as in any cluster ...
+    assert in_pod("getent hosts kubernetes.default").split()[0] == cluster_ip
+    # ... and kube-proxy routes the ClusterIP to the apiserver (a TCP connect through DNAT).
+    out = in_pod(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{cluster_ip}/443' && echo connected")
+    assert out.strip() == "connected"

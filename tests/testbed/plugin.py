@@ -64,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ensure(["kubectl", "helm"])
     else:
         real = config.getoption("--k8s-real-node")
-        ensure([*BINARIES, "kubeconform", *(["kubelet"] if real else [])])
+        ensure([*BINARIES, "kubeconform", *(realnode.BINARIES if real else [])])
 
 
 def _named_kubeconfig(config: pytest.Config) -> Path | None:
