@@ -1,0 +1,26 @@
+"""The pinned tilt, skaffold, actionlint and helm, built before the tests run.
+
+A cold tilt or skaffold build takes minutes (tools/README.md), longer than a test's timeout:
+like the test bed plugin, build at collection time, only when these tests were collected.
+Nothing is ever skipped for a missing tool: a tool that cannot be built fails the session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from k8s.testbed.tools import ensure
+
+HERE = Path(__file__).resolve().parent
+TOOLS = ["tilt", "skaffold", "actionlint", "helm"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(HERE in Path(str(item.path)).parents for item in items):
+        ensure(TOOLS)
+
+
+@pytest.fixture(scope="session")
+def tools() -> dict[str, Path]:
+    return ensure(TOOLS)
