@@ -32,11 +32,8 @@ from tests.support.processes import ServiceProcess, wait_http_ok
 
 HERE = Path(__file__).resolve().parent
 COLLECTOR_CONFIG = HERE / "collector-selfmetrics.yaml"
-#: The Collector's Prometheus endpoint (OTel Go exporter) names metrics after the escaping the
-#: scraper negotiates: Prometheus 3's default (UTF-8) gets `otelcol_receiver_accepted_spans`
-#: and a label `otel.signal`; legacy names get the conventional `..._total` and `otel_signal`
-#: that the dashboards use. A Prometheus 3 scraping the Collector needs these two settings on
-#: that job (grafana-dashboards/README.md says so).
+#: Legacy (underscore) label names for the Collector's job: with Prometheus 3's default UTF-8
+#: scheme its processor metrics carry a label `otel.signal` instead of `otel_signal`.
 COLLECTOR_SCRAPE_OPTIONS = {
     "metric_name_validation_scheme": "legacy",
     "metric_name_escaping_scheme": "underscores",
@@ -256,7 +253,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "WORKER_MAX_BACKOFF_MS": "300",
             "WORKER_MAX_RETRIES": "2",
             "OUTBOX_POLL_SECONDS": "0.5",
-            "SAGA_RESUME_AFTER_SECONDS": "5",
         }
         base = {**os.environ, **env}
         for command in (["migrate", "up"], ["seed"]):

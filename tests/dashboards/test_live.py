@@ -4,14 +4,18 @@
 2. fault "payments declined, email service down" (worker env ``PAYMENT_FAILURE_RATE=1.0``,
    ``EMAIL_SINK_URL`` at a dead port): the settlement burn-rate and dead-letter alerts must
    become pending, and clear once the worker runs with the healthy configuration again;
-3. fault "slow payments, one thread" (``PAYMENT_LATENCY_MS``, ``WORKER_THREADS=1``): the
-   queue-age alert goes pending, and clears once the backlog drains;
-4. fault "worker stopped": the worker-absent alert goes pending, and clears on restart.
+3. fault "slow payments, one thread" (``PAYMENT_LATENCY_MS``, ``WORKER_THREADS=1``) while a
+   prober places orders: the queue-age alert goes pending, and clears once the backlog drains;
+4. fault "worker stopped": the worker-absent alert goes pending, and clears on restart;
+5. fault "API answers 503" (API env ``CHAOS_ERROR_RATE=0.5``) while a prober logs in and
+   places orders: the login and order-placement availability burn-rate alerts go pending,
+   and clear once the API runs without the fault.
 
 Traffic runs the whole time. Afterwards every Prometheus query of every dashboard panel, every
 recording rule and every alert rule (comparisons made ``bool``) is evaluated over the scenario's
-time range: each must return at least one finite value. Rule windows and ``for:`` durations
-are the production ones divided by 60 (promstack.py explains why that is faithful).
+time range: each must return at least one value; every metric name and every label selector
+used must match series. Rule windows and ``for:`` durations are the production ones divided by
+60 (promstack.py explains why that is faithful).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class FaultResult:
     first_state: dict[str, str] = field(default_factory=dict)
     cleared: dict[str, bool] = field(default_factory=dict)
     error: str = ""
+    evidence: dict[str, float] = field(default_factory=dict)  # what the series did meanwhile
 
 
 @dataclass
@@ -88,6 +93,7 @@ def _fault(
     alerts: tuple[str, ...],
     switch_on: Callable[[], object],
     switch_off: Callable[[], object],
+    evidence: tuple[str, ...] = (),
     pending_timeout: float = 120,
     clear_timeout: float = 150,
 ) -> FaultResult:
@@ -102,6 +108,9 @@ def _fault(
                 if alert in alerts and alert not in result.first_state:
                     result.first_state[alert] = state
             time.sleep(0.25)
+        for expr in evidence:
+            values = finite_values(stack.prom.query(expr))
+            result.evidence[expr] = max(values, default=float("nan"))
         switch_off()
         deadline = time.monotonic() + clear_timeout
         while time.monotonic() < deadline:
@@ -169,6 +178,10 @@ def scenario(stack: Stack) -> Iterator[Scenario]:
                 ("JobsQueueBacklogOld",),
                 lambda: stack.start_worker(PAYMENT_LATENCY_MS="5000", WORKER_THREADS="1"),
                 healthy_worker,
+                evidence=(
+                    'max_over_time(jobs_queue_depth{job_queue="orders"}[2m])',
+                    'max_over_time(jobs_queue_oldest_age_seconds{job_queue="orders"}[2m])',
+                ),
             )
         )
     result.faults.append(
