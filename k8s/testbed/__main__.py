@@ -1,4 +1,4 @@
-"""CLI: ``python -m k8s.testbed start|stop|status|kubeconfig [--name NAME]``."""
+"""CLI: ``python -m k8s.testbed start|stop|status|kubeconfig|load-image [--name NAME]``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import sys
 
 from k8s.testbed.cluster import Config, TestBed
+from k8s.testbed.realnode import RealNode
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m k8s.testbed", description=__doc__)
-    parser.add_argument("command", choices=["start", "stop", "status", "kubeconfig"])
+    parser.add_argument("command", choices=["start", "stop", "status", "kubeconfig", "load-image"])
+    parser.add_argument("images", nargs="*", help="load-image: Docker image references")
     parser.add_argument(
         "--name", default="default", help="run directory name (default: %(default)s)"
     )
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-node", action="store_true", help="also join a real kubelet + containerd node"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     bed = TestBed(Config(name=args.name, nodes=args.nodes, real_node=args.real_node))
     if args.command == "start":
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stop":
         bed.stop(remove=True)
         print(f"testbed {args.name}: stopped", file=sys.stderr)
+    elif args.command == "load-image":
+        # Real node only: kwok nodes run no containers, so they need no images.
+        RealNode(bed).load_docker_images(args.images)
     elif args.command == "kubeconfig":
         print(bed.kubeconfig)
     else:

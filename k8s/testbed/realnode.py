@@ -78,6 +78,25 @@ class RealNode:
         netsvc.start_coredns(self, server, server_ip)
         netsvc.start_kube_proxy(self, server, NODE_NAME, POD_CIDR)
 
+    def load_docker_images(self, refs: list[str]) -> None:
+        """Copy images from the local Docker engine into this node's containerd (what
+        `kind load docker-image` does for kind): `docker save | ctr images import`."""
+        if not self.socket.exists():
+            raise RuntimeError(f"testbed {self.bed.config.name} has no real node")
+        save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE)
+        cmd = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io"]
+        imported = subprocess.run(
+            [*cmd, "images", "import", "--all-platforms", "-"],
+            stdin=save.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if save.stdout:
+            save.stdout.close()
+        if save.wait() or imported.returncode:
+            raise RuntimeError(f"loading {refs} failed: {imported.stderr}")
+
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args],
