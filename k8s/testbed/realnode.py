@@ -289,7 +289,9 @@ state = "{self.state / "containerd"}"
                 subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         for netns in sorted(self._netns):
             if netns.startswith("/var/run/netns/") or netns.startswith("/run/netns/"):
-                subprocess.run(["ip", "netns", "delete", Path(netns).name], check=False)
+                subprocess.run(
+                    ["ip", "netns", "delete", Path(netns).name], capture_output=True, check=False
+                )
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(self.state)], check=False)
 
