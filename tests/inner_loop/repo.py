@@ -29,3 +29,17 @@ def dev_layer_from_skaffold() -> str:
     command = str(commands.pop())
     start = command.index("<<'DEVLAYER'\n") + len("<<'DEVLAYER'\n")
     return command[start : command.index("\nDEVLAYER\n", start)]
+
+
+def mirror(tmp: Path, replace: dict[str, str]) -> Path:
+    """A directory whose top-level entries are symlinks to the repository's, except the files
+    in `replace` (name -> new content). Lets a tool evaluate a modified Tiltfile or
+    skaffold.yaml with every relative path intact, without writing into the checkout."""
+    root = tmp / "mirror"
+    root.mkdir()
+    for entry in REPO.iterdir():
+        if entry.name not in replace and entry.name != ".git":
+            (root / entry.name).symlink_to(entry)
+    for name, content in replace.items():
+        (root / name).write_text(content)
+    return root

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from tests.inner_loop.repo import DEV_DIR, REPO, SKAFFOLD, skaffold_config
+from tests.inner_loop.repo import DEV_DIR, REPO, SKAFFOLD, mirror, skaffold_config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -235,21 +235,20 @@ def test_port_forwards_and_releases() -> None:
     assert releases["orderflow-operator"]["chartPath"] == "charts/orderflow-operator"
 
 
-def test_a_broken_config_fails(tools: dict[str, Path], env: dict[str, str]) -> None:
+def test_a_broken_config_fails(tools: dict[str, Path], env: dict[str, str], tmp_path: Path) -> None:
     """diagnose and render really read the file: a values file that does not exist fails."""
-    broken = REPO / f".skaffold.broken-{os.getpid()}.yaml"
-    broken.write_text(SKAFFOLD.read_text().replace(DEV_VALUES, "charts/orderflow/nope.yaml"))
-    try:
-        cmd = [str(tools["skaffold"]), "render", "--offline=true", "--digest-source=none"]
-        proc = subprocess.run(
-            [*cmd, "--filename", str(broken), "--profile", "dev"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=REPO,
-            env=env,
-        )
-    finally:
-        broken.unlink()
+    root = mirror(
+        tmp_path,
+        {"skaffold.yaml": SKAFFOLD.read_text().replace(DEV_VALUES, "charts/orderflow/nope.yaml")},
+    )
+    cmd = [str(tools["skaffold"]), "render", "--offline=true", "--digest-source=none"]
+    proc = subprocess.run(
+        [*cmd, "--filename", str(root / "skaffold.yaml"), "--profile", "dev"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        env=env,
+    )
     assert proc.returncode != 0
     assert "nope.yaml" in proc.stdout + proc.stderr

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from orderflow.cli import build_parser
-from tests.inner_loop.repo import DEV_DIR, REPO, dev_layer_from_skaffold
+from tests.inner_loop.repo import DEV_DIR, REPO, dev_layer_from_skaffold, mirror
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -253,13 +253,9 @@ def test_a_workload_the_chart_does_not_render_fails(tools: dict[str, Path], tmp_
     """The evaluation is a real check against the real chart rendering: a resource naming a
     workload helm() did not render makes tilt fail."""
     text = (REPO / "Tiltfile").read_text()
-    assert 'k8s_resource("orderflow-lgtm"' in text
-    # Relative paths in a Tiltfile resolve against its directory: evaluate it from the repo.
-    broken = REPO / f".Tiltfile.broken-{os.getpid()}"
-    broken.write_text(text.replace('k8s_resource("orderflow-lgtm"', 'k8s_resource("orderflow-x"'))
-    try:
-        proc = tiltfile_result(tools, tmp_path, broken)
-    finally:
-        broken.unlink()
+    replacement = ('k8s_resource("orderflow-lgtm"', 'k8s_resource("orderflow-x"')
+    assert replacement[0] in text
+    root = mirror(tmp_path, {"Tiltfile": text.replace(*replacement)})
+    proc = tiltfile_result(tools, tmp_path, root / "Tiltfile")
     assert proc.returncode == 5, proc.stdout[-500:] + proc.stderr
     assert "orderflow-x" in proc.stderr
