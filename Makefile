@@ -23,7 +23,7 @@ include mk/*.mk
 .PHONY: help system-deps venv lint fmt test test-unit test-integration dev bench clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 system-deps:  ## install PostgreSQL and Redis server binaries from Debian's packages (once)
 	@if [ -x /usr/lib/postgresql/15/bin/postgres ] && command -v redis-server >/dev/null; then \

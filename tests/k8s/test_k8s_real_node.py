@@ -1,6 +1,6 @@
 """Stage 2: a real kubelet (pinned build) + containerd node runs a container from a locally
 built image (debootstrap base). Runs with `make test-k8s REAL_NODE=1` (or
-`--k8s-real-node`); otherwise there is no real node to test and the test says so."""
+`--k8s-real-node`); without it they are deselected."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from k8s.testbed.realnode import NODE_NAME, TAINT
 if TYPE_CHECKING:
     from tests.testbed.handle import K8sCluster
 
-pytestmark = pytest.mark.k8s
+# Selected only with `--k8s-real-node` (make test-k8s REAL_NODE=1): it needs root, containerd
+# and the optional kubelet/kube-proxy/CoreDNS builds. Without the option these tests are
+# deselected at collection (tests/testbed/plugin.py), never silently skipped.
+pytestmark = [pytest.mark.k8s, pytest.mark.real_node]
 
 SCRIPT = 'echo "hello from $(cat /etc/debian_version)"; exec sleep 3600'
 
 
 def test_real_node_runs_local_image(k8s_cluster: K8sCluster, k8s_namespace: str) -> None:
-    if not k8s_cluster.real_node:
-        pytest.skip("no real node: start the test bed with --k8s-real-node / REAL_NODE=1")
+    assert k8s_cluster.real_node, "the test bed was started without its real node"
     ns = k8s_namespace
     node = k8s_cluster.get(f"node/{NODE_NAME}")
     assert node["status"]["nodeInfo"]["kubeletVersion"] == k8s_cluster.version
@@ -56,8 +58,7 @@ spec:
 def test_real_node_has_cluster_dns_and_service_routing(
     k8s_cluster: K8sCluster, k8s_namespace: str
 ) -> None:
-    if not k8s_cluster.real_node:
-        pytest.skip("no real node: start the test bed with --k8s-real-node / REAL_NODE=1")
+    assert k8s_cluster.real_node, "the test bed was started without its real node"
     ns = k8s_namespace
     manifest = f"""
 apiVersion: v1

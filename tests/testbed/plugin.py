@@ -57,7 +57,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Build the tools before any test runs when Kubernetes tests were collected: a cold
     build takes minutes and must not count against a test's timeout (pytest-timeout
-    includes fixture setup). A no-op on a warm machine and under `make test`."""
+    includes fixture setup). A no-op on a warm machine and under `make test`.
+
+    Real-node tests run only when a real node was asked for: otherwise they are deselected
+    (reported as such; not a skip that looks like coverage)."""
+    if not config.getoption("--k8s-real-node"):
+        deselected = [item for item in items if item.get_closest_marker("real_node")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker("real_node")]
     if not any("k8s_cluster" in getattr(item, "fixturenames", ()) for item in items):
         return
     if _named_kubeconfig(config) is not None:
