@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING
 
 import msgspec
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
+
+from orderflow.db.migrate import MIGRATIONS_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -14,6 +18,12 @@ if TYPE_CHECKING:
     from orderflow.resources import Resources
 
 CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The newest migration this build knows (read once from the migration scripts)."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 class HealthReport(msgspec.Struct, frozen=True):
@@ -27,9 +37,12 @@ class HealthReport(msgspec.Struct, frozen=True):
 
 
 async def _database_ok(resources: Resources) -> bool:
+    # Reachable is not enough: until migrations reach head (the chart's hook may still be
+    # running) requests would fail, so the pod must not receive traffic yet. Same cost as
+    # `SELECT 1`: one row from one tiny table.
     async with resources.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-    return True
+        version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return bool(version == schema_head())
 
 
 async def _redis_ok(resources: Resources) -> bool:

@@ -58,20 +58,6 @@ def images() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    server = Postgres().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[Redis]:
-    server = Redis().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def app_env(postgres: Postgres, redis_server: Redis) -> dict[str, str]:
     return {
         "ENVIRONMENT": "production",

@@ -23,20 +23,6 @@ from tests.support.processes import ServiceProcess, wait_http_ok
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    server = Postgres().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[Redis]:
-    server = Redis().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def email_sink() -> Iterator[RecordingEmailSink]:
     sink = RecordingEmailSink().start()
     yield sink

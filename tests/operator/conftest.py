@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-from orderflow.devservices import Postgres, Redis, free_port  # noqa: E402
+from orderflow.devservices import free_port  # noqa: E402
 from tests.operator.otlp_receiver import OtlpReceiver  # noqa: E402
 from tests.testbed.wait import wait_until  # noqa: E402
 
@@ -208,17 +208,3 @@ def operator_bed(
         receiver.stop()
         for ns in (app, ops):
             k8s_cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    server = Postgres().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[Redis]:
-    server = Redis().start()
-    yield server
-    server.stop()
