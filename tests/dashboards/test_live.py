@@ -20,12 +20,14 @@ used must match series. Rule windows and ``for:`` durations are the production o
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 
 from orderflow.devservices import free_port
 from tests.dashboards.conftest import JourneyProber
@@ -74,6 +76,8 @@ class Scenario:
     start: float
     end: float = 0.0
     baseline_alerts: set[tuple[str, str]] = field(default_factory=set)
+    #: (true age of the head of dramatiq:orders read from Redis, what Prometheus has)
+    queue_age_samples: list[tuple[float, float]] = field(default_factory=list)
     faults: list[FaultResult] = field(default_factory=list)
 
 
@@ -94,7 +98,9 @@ def _fault(
     switch_on: Callable[[], object],
     switch_off: Callable[[], object],
     evidence: tuple[str, ...] = (),
-    pending_timeout: float = 120,
+    probe: Callable[[], object] | None = None,
+    min_duration: float = 0,
+    pending_timeout: float = 60,
     clear_timeout: float = 150,
 ) -> FaultResult:
     """Switch a fault on, wait until every alert of ``alerts`` is active (recording the first
@@ -102,11 +108,16 @@ def _fault(
     result = FaultResult(name, alerts)
     try:
         switch_on()
-        deadline = time.monotonic() + pending_timeout
-        while time.monotonic() < deadline and len(result.first_state) < len(alerts):
+        started = time.monotonic()
+        deadline = started + pending_timeout
+        while time.monotonic() < deadline and (
+            len(result.first_state) < len(alerts) or time.monotonic() < started + min_duration
+        ):
             for alert, state in _active(stack.prom).items():
                 if alert in alerts and alert not in result.first_state:
                     result.first_state[alert] = state
+            if probe is not None:
+                probe()
             time.sleep(0.25)
         for expr in evidence:
             values = finite_values(stack.prom.query(expr))
@@ -122,6 +133,22 @@ def _fault(
     except Exception as exc:  # recorded; the tests below report it
         result.error = repr(exc)
     return result
+
+
+def _queue_age_sample(stack: Stack) -> tuple[float, float]:
+    """The truth (Dramatiq RPUSHes new messages and LPOPs from the head, so the oldest waiting
+    message is at index 0) next to what the queue-age panel and alert read."""
+    client = redis.Redis.from_url(stack.env["REDIS_URL"])
+    try:
+        head = client.lindex("dramatiq:orders", 0)
+        body = client.hget("dramatiq:orders.msgs", head) if head is not None else None
+    finally:
+        client.close()
+    true_age = 0.0
+    if isinstance(body, bytes):
+        true_age = max(0.0, time.time() - json.loads(body)["message_timestamp"] / 1000)
+    shown = finite_values(stack.prom.query('jobs_queue_oldest_age_seconds{job_queue="orders"}'))
+    return true_age, max(shown, default=float("nan"))
 
 
 def _api_errors(stack: Stack) -> FaultResult:
@@ -182,6 +209,8 @@ def scenario(stack: Stack) -> Iterator[Scenario]:
                     'max_over_time(jobs_queue_depth{job_queue="orders"}[2m])',
                     'max_over_time(jobs_queue_oldest_age_seconds{job_queue="orders"}[2m])',
                 ),
+                probe=lambda: result.queue_age_samples.append(_queue_age_sample(stack)),
+                min_duration=30,
             )
         )
     result.faults.append(
@@ -241,6 +270,18 @@ def test_fault_makes_its_alert_pending_then_clears(scenario: Scenario, index: in
         # `for:` is > 0 for every alert: the first state seen must be pending (polled 4x/s).
         assert fault.first_state[alert] == "pending", fault
         assert fault.cleared.get(alert), f"{fault.name}: {alert} did not clear: {fault}"
+
+
+def test_queue_age_shows_the_oldest_message(scenario: Scenario) -> None:
+    """While the backlog fault runs, the queue-age series must follow the oldest waiting
+    message (within scrape/collection lag), or the panel and JobsQueueBacklogOld lie."""
+    old = [(t, shown) for t, shown in scenario.queue_age_samples if t >= 10]
+    assert old, f"the backlog never got 10 s old: {scenario.queue_age_samples[-5:]}"
+    wrong = [(round(t, 1), round(shown, 1)) for t, shown in old if not shown >= t - 3]
+    assert not wrong, (
+        f"jobs_queue_oldest_age_seconds under-reports the oldest message "
+        f"(true age, shown) {wrong[:5]} of {len(old)} samples"
+    )
 
 
 # ---------------------------------------------------------------------------------- data
