@@ -14,6 +14,9 @@ CHART = REPO / "charts" / "orderflow"
 # None stands for the chart's default values.
 VALUES_FILES: list[Path | None] = [None, *sorted((CHART / "ci").glob("*.yaml"))]
 RELEASE = "of"
+# What the operator chart's CRD serves; `helm template` renders the HealthPolicies only with it.
+HEALTH_POLICY_API = "orderflow.dev/v1alpha1/HealthPolicy"
+WITH_HEALTH_POLICY = ("--api-versions", HEALTH_POLICY_API)
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"}
 REQUIRED_LABELS = (

@@ -93,6 +93,12 @@ def _secret_data(cluster: K8sCluster, namespace: str) -> dict[str, dict[str, str
     return {s["metadata"]["name"]: s["data"] for s in items["items"]}
 
 
+def _healthpolicies(cluster: K8sCluster, namespace: str) -> set[str]:
+    return {
+        hp["metadata"]["name"] for hp in cluster.get("healthpolicies", "-n", namespace)["items"]
+    }
+
+
 def _leftovers(cluster: K8sCluster, namespace: str) -> set[tuple[str, str]]:
     kinds = cluster.kubectl(
         "api-resources", "--namespaced", "--verbs=list,delete", "-o", "name"
@@ -115,9 +121,12 @@ def test_install_upgrade_uninstall(
     k8s_cluster: K8sCluster,
     k8s_restricted_namespace: str,
     instrumentation_crd: str,
+    healthpolicy_crd: str,
     volumes: list[str],
     values: Path | None,
 ) -> None:
+    # With the operator's CRD on (a fixture, so that every run installs the same objects
+    # whatever ran before): the chart creates its HealthPolicies; uninstall removes them.
     ns = k8s_restricted_namespace
     _provide_volumes(k8s_cluster, ns, _claims(k8s_cluster, ns, values), volumes)
     base = [str(CHART), "-n", ns, *values_args(values), "--wait", "--timeout=240s"]
@@ -143,6 +152,7 @@ def test_install_upgrade_uninstall(
             if inject in p["metadata"].get("annotations", {})
         ]
         assert sorted(set(annotated)) == ["api", "worker"]
+    assert _healthpolicies(k8s_cluster, ns) == {f"{PREFIX}-api", f"{PREFIX}-worker"}
     secrets = _secret_data(k8s_cluster, ns)
 
     # Upgrade with changed values: a fixed API replica count and a chaos setting.
@@ -192,3 +202,59 @@ def test_wrong_value_fails_install_clearly(
     assert message in proc.stderr, proc.stderr
     assert json.loads(k8s_cluster.helm("list", "-a", "-n", ns, "-o", "json").stdout) == []
     assert _leftovers(k8s_cluster, ns) <= NAMESPACE_DEFAULTS
+
+
+def test_install_creates_the_healthpolicies(
+    k8s_cluster: K8sCluster,
+    k8s_restricted_namespace: str,
+    healthpolicy_crd: str,
+    volumes: list[str],
+) -> None:
+    """Issue 6 end to end, without running the operator (tests/operator does): with the operator
+    chart's CRDs in the cluster, `helm install` of the app chart with its default values into a
+    restricted namespace creates a HealthPolicy for the API and the worker, accepted by the API
+    server (schema, CEL rules, defaults), and the NetworkPolicies admitting the operator."""
+    ns = k8s_restricted_namespace
+    _provide_volumes(k8s_cluster, ns, _claims(k8s_cluster, ns, None), volumes)
+    installed = k8s_cluster.helm(
+        "install", RELEASE, str(CHART), "-n", ns, "--wait", "--timeout=240s"
+    )
+    assert f"kubectl -n {ns} get healthpolicies" in installed.stdout, installed.stdout
+    assert "No HealthPolicy was rendered" not in installed.stdout
+
+    items = {
+        hp["metadata"]["name"]: hp for hp in k8s_cluster.get("healthpolicies", "-n", ns)["items"]
+    }
+    assert set(items) == {f"{PREFIX}-api", f"{PREFIX}-worker"}
+    deployments = {d["metadata"]["name"] for d in k8s_cluster.get("deployments", "-n", ns)["items"]}
+    for name, hp in items.items():
+        spec = hp["spec"]
+        assert spec["targetRef"] == {"kind": "Deployment", "name": name}
+        assert name in deployments
+        assert hp["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+        deps = {d["name"]: d for d in spec["dependencies"]}
+        assert deps["postgres"]["address"] == f"{PREFIX}-postgresql:5432"
+        assert deps["redis"]["address"] == f"{PREFIX}-redis:6379"
+        assert deps["otel-collector"]["address"] == f"http://{PREFIX}-collector:4318"
+        # critical is the CRD's default (true) except for the collector, which the chart sets.
+        assert {n: d["critical"] for n, d in deps.items()} == {
+            "postgres": True, "redis": True, "otel-collector": False,
+        }  # fmt: skip
+    api_probes = items[f"{PREFIX}-api"]["spec"]["probes"]
+    assert api_probes["readiness"]["path"] == "/readyz"
+    assert api_probes["liveness"]["scheme"] == "HTTP"  # a CRD default: the server applied it
+
+    flows = {
+        np["metadata"]["name"]: np["spec"]
+        for np in k8s_cluster.get("networkpolicies", "-n", ns)["items"]
+        if np["metadata"]["name"].endswith("-from-operator")
+    }
+    assert set(flows) == {
+        f"{PREFIX}-{c}-from-operator" for c in ("postgresql", "redis", "collector")
+    }
+    for spec in flows.values():
+        peer = spec["ingress"][0]["from"][0]
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": ns}
+
+    k8s_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout=120s")
+    _wait_for(lambda: not _healthpolicies(k8s_cluster, ns), "uninstall to delete the policies")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.charts.chart import REPO, VALUES_FILES, render_text, values_id
+from tests.charts.chart import REPO, VALUES_FILES, WITH_HEALTH_POLICY, render_text, values_id
 from tests.charts.schemas import SCHEMA_LOCATION
 
 if TYPE_CHECKING:
@@ -34,9 +34,25 @@ def _kubeconform(
 def test_rendered_objects_validate_strictly(
     k8s_cluster: K8sCluster, kubeconform_schemas: Path, values: Path | None
 ) -> None:
-    proc = _kubeconform(k8s_cluster, kubeconform_schemas, render_text(values))
+    """Everything, including the HealthPolicies (the operator's CRD is on the test bed)."""
+    manifests = render_text(values, *WITH_HEALTH_POLICY)
+    assert "kind: HealthPolicy" in manifests
+    proc = _kubeconform(k8s_cluster, kubeconform_schemas, manifests)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout, proc.stdout
+
+
+def test_kubeconform_checks_healthpolicies_strictly(
+    k8s_cluster: K8sCluster, kubeconform_schemas: Path
+) -> None:
+    """The HealthPolicy schema comes from the real CRD: a misspelled field fails."""
+    manifests = render_text(None, *WITH_HEALTH_POLICY, "-s", "templates/healthpolicies.yaml")
+    bad = manifests.replace("intervalSeconds:", "intervalSecs:", 1)
+    proc = _kubeconform(k8s_cluster, kubeconform_schemas, bad)
+    assert proc.returncode != 0
+    assert "HealthPolicy" in proc.stdout and "'intervalSecs' not allowed" in proc.stdout, (
+        proc.stdout
+    )
 
 
 def test_kubeconform_rejects_unknown_fields_and_kinds(

@@ -19,6 +19,7 @@ from tests.charts.chart import (
     RELEASE,
     REPO,
     VALUES_FILES,
+    WITH_HEALTH_POLICY,
     container_env,
     find,
     helm,
@@ -39,8 +40,10 @@ MEMORY_BUDGET_MIB = 1024
 
 @pytest.fixture(scope="module", params=VALUES_FILES, ids=values_id)
 def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Everything the chart renders, including the HealthPolicies and their NetworkPolicies
+    (as in a cluster with the operator's CRD); without them the workloads are the same."""
     values: Path | None = request.param
-    return render(values)
+    return render(values, *WITH_HEALTH_POLICY)
 
 
 @pytest.mark.parametrize("values", VALUES_FILES, ids=values_id)
@@ -129,12 +132,45 @@ def test_network_policies_deny_by_default_and_cover_every_pod(
 
 
 def test_default_flows_are_exactly_the_architecture() -> None:
-    objects = render(None)
+    objects = render(None, *WITH_HEALTH_POLICY)
     policies = {
         o["metadata"]["name"].removeprefix(f"{RELEASE}-orderflow-"): o["spec"]
         for o in objects
         if o["kind"] == "NetworkPolicy"
     }
+    app_policies = {
+        "default-deny", "dns", "api", "worker", "migrations", "postgresql", "redis", "collector",
+        "lgtm",
+    }  # fmt: skip
+    # The operator's dependency checks (HealthPolicies): its pods -> what it checks, nothing else.
+    operator_flows = {"postgresql": 5432, "redis": 6379, "collector": 4318}
+    assert set(policies) == app_policies | {f"{c}-from-operator" for c in operator_flows}
+    for component, port in operator_flows.items():
+        spec = policies[f"{component}-from-operator"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+        assert spec["ingress"] == [
+            {
+                "ports": [{"port": port, "protocol": "TCP"}],
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "default"}
+                        },
+                        "podSelector": {
+                            "matchLabels": {"app.kubernetes.io/name": "orderflow-operator"}
+                        },
+                    }
+                ],
+            }
+        ], component
+    # Without the operator's API (no HealthPolicy rendered) no operator flow either.
+    without = {
+        o["metadata"]["name"].removeprefix(f"{RELEASE}-orderflow-")
+        for o in render(None)
+        if o["kind"] == "NetworkPolicy"
+    }
+    assert without == app_policies
 
     def peers(rules: list[dict[str, Any]], key: str) -> set[tuple[str, int]]:
         found = set()

@@ -107,6 +107,16 @@ metadata:
 automountServiceAccountToken: false
 {{- end -}}
 
+{{/* The API's probes, one definition for its Deployment and its HealthPolicy (the operator
+     writes the policy's probes into the pod template; equal values mean a `helm upgrade` and
+     the operator never undo each other). Ports are the container port, as the CRD wants.
+     include "orderflow.apiProbes" . | fromYaml */}}
+{{- define "orderflow.apiProbes" -}}
+startup: {path: /healthz, port: {{ .Values.api.port }}, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 60}
+liveness: {path: /healthz, port: {{ .Values.api.port }}, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3}
+readiness: {path: /readyz, port: {{ .Values.api.port }}, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2}
+{{- end -}}
+
 {{/* Endpoints of the bundled or external dependencies -------------------------------------- */}}
 
 {{- define "orderflow.apiUrl" -}}
@@ -177,8 +187,8 @@ http://{{ include "orderflow.component" (list . "collector") }}:4318
 {{- if and .Values.collector.enabled (not .Values.lgtm.enabled) (not .Values.externalLgtm.otlpEndpoint) -}}
 {{- fail "lgtm.enabled=false with the bundled collector needs externalLgtm.otlpEndpoint" -}}
 {{- end -}}
-{{- if .Values.healthPolicy.enabled -}}
-{{- fail "healthPolicy.enabled: HealthPolicy resources come with the operator chart; not available yet" -}}
+{{- if gt (int .Values.healthPolicy.timeoutSeconds) (int .Values.healthPolicy.intervalSeconds) -}}
+{{- fail (printf "healthPolicy.timeoutSeconds (%v) must not exceed healthPolicy.intervalSeconds (%v)" .Values.healthPolicy.timeoutSeconds .Values.healthPolicy.intervalSeconds) -}}
 {{- end -}}
 {{- end -}}
 
