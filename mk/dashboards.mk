@@ -19,8 +19,9 @@ prometheus:  ## build the pinned Prometheus + promtool into the tool cache (no-o
 	@$(TOOLS_PYTHON) tools/gotool.py build prometheus promtool
 
 rules-check: prometheus  ## promtool check rules + promtool test rules
-	"$$($(TOOLS_PYTHON) tools/gotool.py path promtool)" check rules grafana-dashboards/alerts/*.yaml
-	cd grafana-dashboards/alerts/tests && "$$($(TOOLS_PYTHON) tools/gotool.py path promtool)" test rules *.yaml
+	@promtool="$$($(TOOLS_PYTHON) tools/gotool.py path promtool)"; \
+		"$$promtool" check rules grafana-dashboards/alerts/*.yaml && \
+		cd grafana-dashboards/alerts/tests && "$$promtool" test rules *.yaml
 
 test-dashboards: venv system-deps prometheus collector  ## dashboards/rules: static, promtool, live stack
 	$(PYTHON) -m pytest tests/dashboards $(PYTEST_DASHBOARDS_ARGS)
