@@ -5,12 +5,15 @@ value fails `helm install` with a clear message. The same steps as `make up` on 
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from orderflow_operator import pods
+from orderflow_operator.crd.models import PolicySpec
 from tests.charts.chart import CHART, VALUES_FILES, container_env, parse, values_args, values_id
 
 if TYPE_CHECKING:
@@ -255,6 +258,31 @@ def test_install_creates_the_healthpolicies(
     for spec in flows.values():
         peer = spec["ingress"][0]["from"][0]
         assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": ns}
+
+    # What the operator writes into each target (its own pure functions, applied with kubectl),
+    # then `helm upgrade` with the same values: neither undoes the other (no second rollout).
+    configured = {}
+    for name, hp in items.items():
+        before = k8s_cluster.get(f"deployment/{name}", "-n", ns)
+        template, original = pods.apply(before, PolicySpec.from_dict(hp["spec"]))
+        wanted = {pods.OWNER_ANNOTATION: name, pods.ORIGINAL_ANNOTATION: original}
+        ops = pods.workload_patch(before, template, wanted)
+        k8s_cluster.kubectl(
+            "patch", f"deployment/{name}", "-n", ns, "--type=json", "-p", json.dumps(ops)
+        )
+        after = k8s_cluster.get(f"deployment/{name}", "-n", ns)
+        # The API's declared probes are the chart's: the operator only added the gate.
+        expected = copy.deepcopy(before["spec"]["template"])
+        expected["spec"]["readinessGates"] = [{"conditionType": pods.GATE}]
+        assert after["spec"]["template"] == expected, name
+        configured[name] = after
+    # No --wait: on the test bed nothing sets the gate condition (the operator is not running).
+    k8s_cluster.helm("upgrade", RELEASE, str(CHART), "-n", ns, "--timeout=240s")
+    for name, after in configured.items():
+        upgraded = k8s_cluster.get(f"deployment/{name}", "-n", ns)
+        assert upgraded["spec"]["template"] == after["spec"]["template"], name
+        assert upgraded["metadata"]["generation"] == after["metadata"]["generation"], name
+        assert pods.owner(upgraded) == name
 
     k8s_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout=120s")
     _wait_for(lambda: not _healthpolicies(k8s_cluster, ns), "uninstall to delete the policies")
