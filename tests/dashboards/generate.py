@@ -157,9 +157,10 @@ def alerts_yaml() -> str:
 HTTP_SERIES = 'http_server_request_total{{{sel}, http_response_status_code="{code}"}}'
 
 
-def _slo_series(slo: Slo, bad_per_min: int) -> list[dict[str, str]]:
+def _slo_series(slo: Slo, bad_per_min: float) -> list[dict[str, str]]:
     """100 events a minute for 4 h, of which ``bad_per_min`` are bad."""
-    good = 100 - bad_per_min
+    good = f"{100 - bad_per_min:g}"
+    bad_per_min = float(f"{bad_per_min:g}")
     n = "x240"
     if slo.name.endswith("-availability") and slo.name.startswith(("login", "order-placement")):
         sel = (
@@ -233,7 +234,19 @@ def unit_tests() -> dict[str, Any]:
                 ],
             }
         )
-        # 0 % bad (and, for availability, a budget-sized trickle would still be quiet).
+        # Bad events at 80 % of the budget: burning, but slower than 1x: no alert.
+        tests.append(
+            {
+                "name": f"{slo.name}: bad events within the error budget, no alert",
+                "interval": "1m",
+                "input_series": _slo_series(slo, round(slo.budget * 100 * 0.8, 4)),
+                "alert_rule_test": [
+                    {"eval_time": "100m", "alertname": fast, "exp_alerts": []},
+                    {"eval_time": "100m", "alertname": slow, "exp_alerts": []},
+                ],
+            }
+        )
+        # 0 % bad: quiet, and the ratio is 0 (not "no data").
         tests.append(
             {
                 "name": f"{slo.name}: no bad events, no alert",
