@@ -29,8 +29,9 @@ class BenchSettings:
     connections: int
     """``BENCH_CONNECTIONS``: wrk connections (closed-loop concurrency)."""
     rate_fraction: float
-    """``BENCH_RATE_FRACTION``: open-loop rate as a share of orderflow-off's closed-loop
-    throughput on the same endpoint (the same rate is then applied to every scenario)."""
+    """``BENCH_RATE_FRACTION``: open-loop rate as a share of the lower of orderflow-off's and
+    orderflow-on's closed-loop throughput on the same endpoint (the same rate is then applied
+    to every scenario)."""
     rate_db: float
     """``BENCH_RATE_DB``: fixed open-loop rate (req/s) for the database read; 0 = derived."""
     rate_cached: float
