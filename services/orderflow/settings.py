@@ -112,10 +112,11 @@ class AppSettings:
 class DatabaseSettings:
     url: str = "postgresql+asyncpg://orderflow:orderflow@127.0.0.1:5432/orderflow"
     """``DATABASE_URL``: PostgreSQL URL (any ``postgresql://`` spelling; asyncpg is used)."""
-    pool_size: int = 10
+    pool_size: int = 20
     """``DATABASE_POOL_SIZE``: connections kept per process."""
-    max_overflow: int = 10
-    """``DATABASE_MAX_OVERFLOW``: extra connections allowed under bursts."""
+    max_overflow: int = 0
+    """``DATABASE_MAX_OVERFLOW``: extra connections opened (and closed) under bursts; 0 keeps
+    connection set-up off the request path."""
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,7 @@ def test_no_duplicate_spans_and_no_broker_polling(placed: PlacedOrder, stack: St
     assert not any("asyncpg" in scope for scope in scopes), scopes
     redis_roots = [s for s in spans if "redis" in s.scope and s.parent_span_id is None]
     assert redis_roots == [], f"untraced Redis calls (broker polling?): {redis_roots[:3]}"
+    assert not [s for s in spans if s.name == "connect"], "pool checkouts are not queries"
     ids = [s.span_id for s in spans]
     assert len(ids) == len(set(ids)), "a span was exported twice"
     # One span per query: no two DB spans share a parent, a statement and a start time.

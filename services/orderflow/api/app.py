@@ -13,7 +13,7 @@ from litestar.types import ASGIApp
 
 import orderflow
 from orderflow.api.chaos import chaos_middleware
-from orderflow.api.deps import provide_cache, provide_session, provide_tokens
+from orderflow.api.deps import provide_context
 from orderflow.api.errors import EXCEPTION_HANDLERS
 from orderflow.api.routes.articles import ArticleController
 from orderflow.api.routes.catalog import CatalogController
@@ -53,9 +53,7 @@ def create_app(settings: Settings) -> Litestar:
             email_sink,
         ],
         dependencies={
-            "db_session": Provide(provide_session),
-            "tokens": Provide(provide_tokens, sync_to_thread=False),
-            "cache": Provide(provide_cache, sync_to_thread=False),
+            "ctx": Provide(provide_context),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=middleware,

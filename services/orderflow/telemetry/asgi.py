@@ -22,6 +22,7 @@ from litestar.enums import ScopeType
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.propagate import extract
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from orderflow.domain.telemetry import meter
@@ -72,6 +73,9 @@ class ServerTelemetryMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._tracer = trace.get_tracer("orderflow.http")
+        # Decided once (entry points configure telemetry before building the app): without an
+        # SDK, skip header extraction and span bookkeeping entirely; metrics stay.
+        self._tracing = isinstance(trace.get_tracer_provider(), TracerProvider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -89,7 +93,7 @@ class ServerTelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
-        if path in UNTRACED_PATHS:
+        if not self._tracing or path in UNTRACED_PATHS:
             span: trace.Span = trace.INVALID_SPAN
         else:
             span = self._tracer.start_span(

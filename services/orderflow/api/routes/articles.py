@@ -9,10 +9,8 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderflow.api.deps import Caller, provide_caller, provide_optional_caller
-from orderflow.cache import Cache
+from orderflow.api.deps import Caller, RequestContext, provide_caller, provide_optional_caller
 from orderflow.domain.articles.service import ArticlePage, ArticleService, ArticleView
 
 
@@ -43,8 +41,7 @@ class ArticleController(Controller):
     @get("/", dependencies=_optional_auth)
     async def list_articles(
         self,
-        db_session: AsyncSession,
-        cache: Cache,
+        ctx: RequestContext,
         caller: Caller | None,
         author: str | None = None,
         favorited: Annotated[
@@ -53,7 +50,7 @@ class ArticleController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> ArticlePage:
-        return await ArticleService(db_session, cache).search(
+        return await ArticleService(ctx.session, ctx.cache).search(
             author=author,
             favorited_by=favorited,
             limit=limit,
@@ -63,18 +60,20 @@ class ArticleController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, dependencies=_auth)
     async def create_article(
-        self, data: NewArticle, db_session: AsyncSession, cache: Cache, caller: Caller
+        self, data: NewArticle, ctx: RequestContext, caller: Caller
     ) -> ArticleResponse:
-        article = await ArticleService(db_session, cache).create(
+        article = await ArticleService(ctx.session, ctx.cache).create(
             caller.id, data.title, data.description, data.body
         )
         return ArticleResponse(article)
 
     @get("/{slug:str}", dependencies=_optional_auth)
     async def get_article(
-        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller | None
+        self, slug: str, ctx: RequestContext, caller: Caller | None
     ) -> ArticleResponse:
-        article = await ArticleService(db_session, cache).get(slug, caller.id if caller else None)
+        article = await ArticleService(ctx.session, ctx.cache).get(
+            slug, caller.id if caller else None
+        )
         return ArticleResponse(article)
 
     @put("/{slug:str}", dependencies=_auth)
@@ -82,29 +81,26 @@ class ArticleController(Controller):
         self,
         slug: str,
         data: ArticleChanges,
-        db_session: AsyncSession,
-        cache: Cache,
+        ctx: RequestContext,
         caller: Caller,
     ) -> ArticleResponse:
-        article = await ArticleService(db_session, cache).update(
+        article = await ArticleService(ctx.session, ctx.cache).update(
             slug, caller.id, title=data.title, description=data.description, body=data.body
         )
         return ArticleResponse(article)
 
     @delete("/{slug:str}", status_code=HTTP_204_NO_CONTENT, dependencies=_auth)
-    async def delete_article(
-        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
-    ) -> None:
-        await ArticleService(db_session, cache).delete(slug, caller.id)
+    async def delete_article(self, slug: str, ctx: RequestContext, caller: Caller) -> None:
+        await ArticleService(ctx.session, ctx.cache).delete(slug, caller.id)
 
     @post("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
-    async def favorite(
-        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
-    ) -> ArticleResponse:
-        return ArticleResponse(await ArticleService(db_session, cache).favorite(slug, caller.id))
+    async def favorite(self, slug: str, ctx: RequestContext, caller: Caller) -> ArticleResponse:
+        return ArticleResponse(
+            await ArticleService(ctx.session, ctx.cache).favorite(slug, caller.id)
+        )
 
     @delete("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
-    async def unfavorite(
-        self, slug: str, db_session: AsyncSession, cache: Cache, caller: Caller
-    ) -> ArticleResponse:
-        return ArticleResponse(await ArticleService(db_session, cache).unfavorite(slug, caller.id))
+    async def unfavorite(self, slug: str, ctx: RequestContext, caller: Caller) -> ArticleResponse:
+        return ArticleResponse(
+            await ArticleService(ctx.session, ctx.cache).unfavorite(slug, caller.id)
+        )

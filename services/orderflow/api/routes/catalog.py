@@ -6,10 +6,8 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderflow.api.deps import Caller, provide_caller
-from orderflow.cache import Cache
+from orderflow.api.deps import Caller, RequestContext, provide_caller
 from orderflow.domain.catalog.service import CatalogService, InventoryView, StockView
 
 
@@ -22,18 +20,16 @@ class CatalogController(Controller):
     tags = ["inventory"]  # noqa: RUF012 - Litestar reads class attributes
 
     @get("/stock")
-    async def list_stock(self, db_session: AsyncSession, cache: Cache) -> list[InventoryView]:
-        return await CatalogService(db_session, cache).list_stock()
+    async def list_stock(self, ctx: RequestContext) -> list[InventoryView]:
+        return await CatalogService(ctx.session, ctx.cache).list_stock()
 
     @get("/stock/{item_id:str}")
-    async def get_stock(self, item_id: str, db_session: AsyncSession, cache: Cache) -> StockView:
-        return await CatalogService(db_session, cache).stock(item_id)
+    async def get_stock(self, item_id: str, ctx: RequestContext) -> StockView:
+        return await CatalogService(ctx.session, ctx.cache).stock(item_id)
 
     @get("/inventory/{item_id:str}")
-    async def get_inventory(
-        self, item_id: str, db_session: AsyncSession, cache: Cache
-    ) -> InventoryView:
-        return await CatalogService(db_session, cache).inventory(item_id)
+    async def get_inventory(self, item_id: str, ctx: RequestContext) -> InventoryView:
+        return await CatalogService(ctx.session, ctx.cache).inventory(item_id)
 
     @post(
         "/stock/{item_id:str}/reserve",
@@ -41,9 +37,9 @@ class CatalogController(Controller):
         dependencies={"caller": Provide(provide_caller)},
     )
     async def reserve(
-        self, item_id: str, data: Quantity, db_session: AsyncSession, cache: Cache, caller: Caller
+        self, item_id: str, data: Quantity, ctx: RequestContext, caller: Caller
     ) -> StockView:
-        return await CatalogService(db_session, cache).reserve(item_id, data.quantity)
+        return await CatalogService(ctx.session, ctx.cache).reserve(item_id, data.quantity)
 
     @post(
         "/stock/{item_id:str}/release",
@@ -51,6 +47,6 @@ class CatalogController(Controller):
         dependencies={"caller": Provide(provide_caller)},
     )
     async def release(
-        self, item_id: str, data: Quantity, db_session: AsyncSession, cache: Cache, caller: Caller
+        self, item_id: str, data: Quantity, ctx: RequestContext, caller: Caller
     ) -> StockView:
-        return await CatalogService(db_session, cache).release(item_id, data.quantity)
+        return await CatalogService(ctx.session, ctx.cache).release(item_id, data.quantity)

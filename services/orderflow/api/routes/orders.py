@@ -10,10 +10,8 @@ from litestar import Controller, Router, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderflow.api.deps import Caller, provide_caller
-from orderflow.cache import Cache
+from orderflow.api.deps import Caller, RequestContext, provide_caller
 from orderflow.domain.orders.service import OrderLine, OrderService
 from orderflow.domain.orders.status import OrderStatus
 from orderflow.domain.orders.views import OrderView
@@ -37,46 +35,44 @@ class OrderController(Controller):
     tags = ["orders"]  # noqa: RUF012 - Litestar reads class attributes
 
     @post("/", status_code=HTTP_201_CREATED)
-    async def create_order(
-        self, data: NewOrder, db_session: AsyncSession, cache: Cache, caller: Caller
-    ) -> OrderView:
+    async def create_order(self, data: NewOrder, ctx: RequestContext, caller: Caller) -> OrderView:
         customer = (data.customer_id or caller.user.username)[:64]
-        return await OrderService(db_session, cache).create(caller.id, customer, data.items)
+        return await OrderService(ctx.session, ctx.cache).create(caller.id, customer, data.items)
 
     @get("/")
     async def list_orders(
         self,
-        db_session: AsyncSession,
-        cache: Cache,
+        ctx: RequestContext,
         caller: Caller,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> list[OrderView]:
-        return await OrderService(db_session, cache).list_recent(caller.id, limit, offset)
+        return await OrderService(ctx.session, ctx.cache).list_recent(caller.id, limit, offset)
 
     @get("/{order_id:uuid}")
     async def get_order(
-        self, order_id: uuid.UUID, db_session: AsyncSession, cache: Cache, caller: Caller
+        self, order_id: uuid.UUID, ctx: RequestContext, caller: Caller
     ) -> OrderView:
-        return await OrderService(db_session, cache).get(order_id, caller.id)
+        return await OrderService(ctx.session, ctx.cache).get(order_id, caller.id)
 
     @patch("/{order_id:uuid}/status")
     async def change_status(
         self,
         order_id: uuid.UUID,
         data: StatusChange,
-        db_session: AsyncSession,
-        cache: Cache,
+        ctx: RequestContext,
         caller: Caller,
     ) -> OrderView:
-        return await OrderService(db_session, cache).update_status(order_id, caller.id, data.status)
+        return await OrderService(ctx.session, ctx.cache).update_status(
+            order_id, caller.id, data.status
+        )
 
 
 @get("/api/orders-nplus1", tags=["orders"])
 async def list_orders_nplus1(
-    db_session: AsyncSession, cache: Cache, caller: Caller, limit: Limit = 20, offset: Offset = 0
+    ctx: RequestContext, caller: Caller, limit: Limit = 20, offset: Offset = 0
 ) -> list[OrderView]:
-    return await OrderService(db_session, cache).list_nplus1(caller.id, limit, offset)
+    return await OrderService(ctx.session, ctx.cache).list_nplus1(caller.id, limit, offset)
 
 
 order_router = Router(

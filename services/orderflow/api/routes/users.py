@@ -6,10 +6,8 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderflow.api.deps import Caller, provide_caller
-from orderflow.domain.users.security import TokenCodec
+from orderflow.api.deps import Caller, RequestContext, provide_caller
 from orderflow.domain.users.service import UserService, UserView
 
 
@@ -42,27 +40,23 @@ class UserController(Controller):
     tags = ["users"]  # noqa: RUF012 - Litestar reads class attributes
 
     @post("/register", status_code=HTTP_201_CREATED)
-    async def register(
-        self, data: RegisterRequest, db_session: AsyncSession, tokens: TokenCodec
-    ) -> RegisteredUser:
-        user, token = await UserService(db_session, tokens).register(
+    async def register(self, data: RegisterRequest, ctx: RequestContext) -> RegisteredUser:
+        user, token = await UserService(ctx.session, ctx.tokens).register(
             data.email, data.username, data.password
         )
         return RegisteredUser(user=user, token=token)
 
     @post("/login", status_code=HTTP_200_OK)
-    async def login(
-        self, data: LoginRequest, db_session: AsyncSession, tokens: TokenCodec
-    ) -> TokenResponse:
-        return TokenResponse(await UserService(db_session, tokens).login(data.email, data.password))
+    async def login(self, data: LoginRequest, ctx: RequestContext) -> TokenResponse:
+        return TokenResponse(
+            await UserService(ctx.session, ctx.tokens).login(data.email, data.password)
+        )
 
     @get("/user", dependencies={"caller": Provide(provide_caller)})
     async def me(self, caller: Caller) -> UserResponse:
         return UserResponse(caller.user)
 
     @post("/logout", status_code=HTTP_200_OK, dependencies={"caller": Provide(provide_caller)})
-    async def logout(
-        self, caller: Caller, db_session: AsyncSession, tokens: TokenCodec
-    ) -> dict[str, str]:
-        await UserService(db_session, tokens).logout(caller.claims)
+    async def logout(self, caller: Caller, ctx: RequestContext) -> dict[str, str]:
+        await UserService(ctx.session, ctx.tokens).logout(caller.claims)
         return {"status": "logged out"}
