@@ -107,6 +107,10 @@ def _fault(
     state seen), switch it off, wait until they clear."""
     result = FaultResult(name, alerts)
     try:
+        # Start clean: a restart in the previous phase may still hold one of these alerts.
+        wait_for(
+            lambda: not set(alerts) & set(_active(stack.prom)), 90, f"{alerts} inactive before"
+        )
         switch_on()
         started = time.monotonic()
         deadline = started + pending_timeout
