@@ -332,3 +332,12 @@ def test_prometheus_scrapes_carry_exemplars(stack: Stack, placed: PlacedOrder) -
     worker = httpx.get(f"http://127.0.0.1:{stack.worker_metrics_port}/metrics", headers=accept).text
     assert "jobs_duration_seconds_bucket" in worker and "jobs_completed_total" in worker
     assert 'jobs_queue_depth{job_queue="orders"}' in worker
+
+
+def test_the_log_export_path_is_quiet(stack: Stack, placed: PlacedOrder) -> None:
+    """The OTLP handler must not choke on structlog's record internals (it would log about it,
+    recursively), in either process."""
+    for process in (stack.api, stack.worker):
+        output = process.log()
+        assert "Invalid type" not in output
+        assert "recursive logging" not in output

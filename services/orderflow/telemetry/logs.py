@@ -30,6 +30,20 @@ SHARED_PROCESSORS: list[structlog.types.Processor] = [
 ]
 
 
+class DropStructlogInternals(logging.Filter):
+    """For the OTLP handler: structlog's stdlib bridge puts its logger object on every record
+    (``_logger``), which is no valid log attribute; the exporter would complain about it in a
+    log line of its own, recursively. The stdout handler, earlier in the list, already used it.
+    """
+
+    _INTERNAL = ("_logger", "_name", "_from_structlog")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in self._INTERNAL:
+            record.__dict__.pop(name, None)
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route structlog and the standard library (uvicorn, dramatiq, sqlalchemy) through one
     JSON renderer on stdout."""
@@ -46,6 +60,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     # Keep an OTLP handler that zero-code instrumentation attached: it is the one log export.
     kept = [h for h in root.handlers if type(h).__module__.startswith("opentelemetry")]
+    for otlp in kept:
+        otlp.addFilter(DropStructlogInternals())
     root.handlers[:] = [handler, *kept]
     root.setLevel(level)
     # One line per outgoing request is noise; the client spans already record them.

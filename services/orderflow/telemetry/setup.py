@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy.engine import Engine
 
 import orderflow
+from orderflow.telemetry.logs import DropStructlogInternals
 from orderflow.telemetry.prometheus import PrometheusBridgeReader
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ def configure_telemetry(default_service_name: str, environment: str) -> Telemetr
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
         set_logger_provider(logger_provider)
         # The one OTLP path for logs: every structlog line reaches the root logger once.
-        logging.getLogger().addHandler(LoggingHandler(logger_provider=logger_provider))
+        otlp_handler = LoggingHandler(logger_provider=logger_provider)
+        otlp_handler.addFilter(DropStructlogInternals())
+        logging.getLogger().addHandler(otlp_handler)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))  # type: ignore[arg-type]
     _instrument_libraries()

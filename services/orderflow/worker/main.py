@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 import dramatiq
 import structlog
+from dramatiq.brokers.redis import RedisBroker
 from prometheus_client import start_http_server
 
 from orderflow.resources import Resources
 from orderflow.telemetry.dramatiq import OpenTelemetryMiddleware
 from orderflow.telemetry.prometheus import registry as prometheus_registry
 from orderflow.worker.actors import QUEUES, ActorContext, register_actors
-from orderflow.worker.broker import make_broker
+from orderflow.worker.broker import ORDERS_QUEUE, make_broker
 from orderflow.worker.metrics import JobMetrics, QueueGauges
 from orderflow.worker.relay import OutboxRelay
 
@@ -34,7 +35,7 @@ def listen_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _serve(settings: Settings, broker: dramatiq.Broker) -> None:
+async def _serve(settings: Settings, broker: RedisBroker) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,6 +48,7 @@ async def _serve(settings: Settings, broker: dramatiq.Broker) -> None:
         listen_dsn=listen_dsn(settings.database.url),
         poll_seconds=settings.worker.outbox_poll_seconds,
         resume_after=timedelta(seconds=settings.worker.resume_after_seconds),
+        orders_waiting=lambda: int(broker.client.llen(f"{broker.namespace}:{ORDERS_QUEUE}")),
     )
     try:
         await relay.run(stop)

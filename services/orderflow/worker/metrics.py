@@ -76,8 +76,8 @@ class JobMetrics(Middleware):
 
 class QueueGauges:
     """Observable gauges over the Redis broker's keys: ``dramatiq:<queue>`` holds waiting
-    message ids (oldest at the tail), ``dramatiq:<queue>.msgs`` their bodies,
-    ``dramatiq:<queue>.XQ`` the dead letters."""
+    message ids (pushed at the tail, fetched from the head: the oldest is at index 0),
+    ``dramatiq:<queue>.msgs`` their bodies, ``dramatiq:<queue>.XQ`` the dead letters."""
 
     def __init__(self, redis_url: str, queues: Iterable[str], namespace: str = "dramatiq") -> None:
         self._redis = Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
@@ -117,7 +117,7 @@ class QueueGauges:
 
     def _oldest_age(self, _: CallbackOptions) -> Iterable[Observation]:
         def age(key: str) -> float:
-            oldest = self._redis.lindex(key, -1)
+            oldest = self._redis.lindex(key, 0)
             if oldest is None:
                 return 0.0
             body = self._redis.hget(f"{key}.msgs", oldest)

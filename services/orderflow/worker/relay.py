@@ -28,6 +28,8 @@ from orderflow.domain.orders.service import PROCESS_ORDER_ACTOR
 from orderflow.domain.orders.status import OrderStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dramatiq import Broker
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,6 +60,7 @@ class OutboxRelay:
         listen_dsn: str,
         poll_seconds: float,
         resume_after: timedelta,
+        orders_waiting: Callable[[], int],
     ) -> None:
         self._sessions = sessions
         self._broker = broker
@@ -65,6 +68,7 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._poll = poll_seconds
         self._resume_after = resume_after
+        self._orders_waiting = orders_waiting
         self._wake = asyncio.Event()
 
     def _message(self, event: OutboxEvent) -> Message[object]:
@@ -120,13 +124,21 @@ class OutboxRelay:
             return len(sent)
 
     async def resume_stuck_sagas(self) -> int:
-        """Re-queue orders left pending/processing with no event on the way (their worker was
-        killed, or their message was lost); the saga's idempotency makes this safe."""
-        cutoff = datetime.now(UTC) - self._resume_after
-        with suppress_instrumentation():
-            return await self._resume_stuck_sagas(cutoff)
+        """Re-queue orders left behind; the saga's idempotency makes a duplicate harmless.
 
-    async def _resume_stuck_sagas(self, cutoff: datetime) -> int:
+        ``processing`` orders whose worker died mid-saga are always resumed. ``pending`` ones
+        only when the orders queue is empty: then their message was lost (a Redis restart
+        without persistence); while a backlog drains they are simply still queued, and
+        re-queueing them would only grow the backlog.
+        """
+        cutoff = datetime.now(UTC) - self._resume_after
+        statuses = [OrderStatus.PROCESSING]
+        if await asyncio.to_thread(self._orders_waiting) == 0:
+            statuses.append(OrderStatus.PENDING)
+        with suppress_instrumentation():
+            return await self._resume_stuck_sagas(cutoff, statuses)
+
+    async def _resume_stuck_sagas(self, cutoff: datetime, statuses: list[OrderStatus]) -> int:
         async with self._sessions() as session:
             waiting = exists().where(
                 and_(
@@ -140,7 +152,7 @@ class OutboxRelay:
                     await session.scalars(
                         select(Order.id)
                         .where(
-                            Order.status.in_([OrderStatus.PENDING, OrderStatus.PROCESSING]),
+                            Order.status.in_(statuses),
                             Order.updated_at < cutoff,
                             ~waiting,
                         )
