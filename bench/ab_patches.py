@@ -17,7 +17,8 @@ from sqlalchemy.ext import asyncio as sa_asyncio
 
 
 def _engine_options(**options: Any) -> None:
-    """Re-create the product's engine with different options (orderflow.db.engine)."""
+    """Re-create the product's engine with different options (orderflow.db.engine). The
+    defaults mirror the product as of 556cf15 (no pre-ping, recycling after 30 min)."""
     import orderflow.db.engine as engine_module  # noqa: PLC0415 - patched at start-up
     import orderflow.resources as resources_module  # noqa: PLC0415
 
@@ -27,7 +28,7 @@ def _engine_options(**options: Any) -> None:
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             connect_args={"server_settings": {"application_name": "orderflow"}},
-            **{"pool_pre_ping": True, **options},
+            **{"pool_pre_ping": False, "pool_recycle": 1800, **options},
         )
 
     engine_module.make_engine = make_engine
@@ -39,8 +40,14 @@ def baseline() -> None:
 
 
 def no_pre_ping() -> None:
-    """``pool_pre_ping=False``: no extra round trip (``SELECT 1``-style ping) per checkout."""
+    """``pool_pre_ping=False`` (the product's choice since 556cf15; measured against
+    ``pre-ping``, its former setting: BEGIN/";"/ROLLBACK at every checkout)."""
     _engine_options(pool_pre_ping=False)
+
+
+def pre_ping() -> None:
+    """``pool_pre_ping=True``: the product before 556cf15."""
+    _engine_options(pool_pre_ping=True)
 
 
 def autocommit() -> None:
@@ -143,6 +150,15 @@ def no_otlp_logs() -> None:
     setup.LoggingHandler = null_handler  # type: ignore[attr-defined,assignment]
 
 
+def small_batches() -> None:
+    """Span/log batches of 64 every 200 ms instead of 512 every 5 s: the exporter thread then
+    holds the GIL (protobuf encoding) in short slices instead of stalling the event loop for
+    tens of ms — the telemetry-on p99. ``os.environ`` before the SDK is configured."""
+    os.environ.setdefault("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
+    os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")
+    os.environ.setdefault("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "64")
+
+
 def telemetry_off() -> None:
     """Reference: ``OTEL_SDK_DISABLED=true`` (to compare on/off in one table)."""
     os.environ["OTEL_SDK_DISABLED"] = "true"
@@ -158,8 +174,10 @@ def no_exemplars() -> None:
 VARIANTS: dict[str, Callable[[], None]] = {
     "baseline": baseline,
     "telemetry-off": telemetry_off,
+    "small-batches": small_batches,
     "no-exemplars": no_exemplars,
     "no-pre-ping": no_pre_ping,
+    "pre-ping": pre_ping,
     "autocommit": autocommit,
     "lean-reads": lean_reads,
     "pool20": pool20,
