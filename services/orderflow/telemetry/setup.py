@@ -39,6 +39,12 @@ from orderflow.telemetry.prometheus import PrometheusBridgeReader
 
 log = logging.getLogger(__name__)
 
+_BATCH_DEFAULTS = {
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
+    "OTEL_BSP_SCHEDULE_DELAY": "200",
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "64",
+    "OTEL_BLRP_SCHEDULE_DELAY": "200",
+}
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
@@ -88,6 +94,11 @@ def configure_telemetry(default_service_name: str, environment: str) -> Telemetr
         _instrument_libraries()
         return Telemetry(enabled=True, owned=False)
 
+    # Smaller, more frequent export batches (unless set): encoding a 512-span batch holds the
+    # GIL long enough to stall the event loop for tens of ms, which showed up as the p99 of
+    # traced requests; 64-item batches every 200 ms cost the same CPU without the stall.
+    for name, value in _BATCH_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     resource = _resource(default_service_name, environment)
     tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
     readers: list[object] = [PrometheusBridgeReader()]

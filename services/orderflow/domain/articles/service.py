@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from orderflow.db.models import Article, Favorite, User
@@ -61,6 +61,14 @@ _VIEW_COLUMNS = (
     Article.favorites_count,
     Article.created_at,
     Article.updated_at,
+)
+
+
+# Built once: constructing a select() per request costs more than executing its cached SQL.
+_BY_SLUG = (
+    select(*_VIEW_COLUMNS)
+    .join(User, User.id == Article.author_id)
+    .where(Article.slug == bindparam("slug"))
 )
 
 
@@ -123,13 +131,7 @@ class ArticleService:
     async def get(self, slug: str, viewer_id: int | None = None) -> ArticleView:
         view = await self._cache.get(_cache_key(slug), ArticleView)
         if view is None:
-            row = (
-                await self._session.execute(
-                    select(*_VIEW_COLUMNS)
-                    .join(User, User.id == Article.author_id)
-                    .where(Article.slug == slug)
-                )
-            ).first()
+            row = (await self._session.execute(_BY_SLUG, {"slug": slug})).first()
             if row is None:
                 raise NotFoundError(f"article {slug!r} not found")
             view = _from_columns(row)
