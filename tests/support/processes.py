@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.testbed.wait import wait_until as poll
 
 
 @dataclass
@@ -72,12 +75,7 @@ def wait_http_ok(url: str, process: ServiceProcess, timeout: float = 30) -> None
     raise TimeoutError(f"{url} not OK after {timeout}s:\n{process.log()[-4000:]}")
 
 
-def wait_until(predicate: object, timeout: float = 20, interval: float = 0.1) -> None:
-    """Poll ``predicate()`` until truthy; fail with a clear message otherwise."""
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+def wait_until(predicate: Callable[[], object], timeout: float = 20, interval: float = 0.1) -> None:
+    """Poll a local process's observable state: the shared polling helper, at a tighter
+    interval than cluster state needs."""
+    poll(predicate, timeout=timeout, interval=interval)
