@@ -24,6 +24,15 @@ def stock(db: Database, item: str) -> tuple[int, int]:
     return row["available"], row["reserved"]
 
 
+def assert_settled_once(
+    db: Database, sink: RecordingEmailSink, order_id: str, item: str, stock_after: tuple[int, int]
+) -> None:
+    """Exactly once in effect: one stock movement, one payment decision, one email."""
+    assert stock(db, item) == stock_after
+    assert db.value("SELECT count(*) FROM payments WHERE order_id = $1::uuid", order_id) == 1
+    assert len(sink.for_order(order_id)) == 1
+
+
 def test_declined_payment_compensates_by_releasing_stock(
     client: httpx.Client,
     make_product: Callable[..., str],
@@ -92,9 +101,7 @@ def test_duplicate_delivery_changes_nothing(
     wait_until(lambda: db.value("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0)
     time.sleep(1.5)  # let the duplicates run
     assert status_of(client, account, order_id) == "confirmed"
-    assert stock(db, item) == (3, 0)
-    assert db.value("SELECT count(*) FROM payments WHERE order_id = $1::uuid", order_id) == 1
-    assert len(email_sink.for_order(order_id)) == 1
+    assert_settled_once(db, email_sink, order_id, item, (3, 0))
 
 
 def test_worker_killed_mid_job_completes_exactly_once(
@@ -115,9 +122,7 @@ def test_worker_killed_mid_job_completes_exactly_once(
     wait_until(lambda: status_of(client, account, order_id) == "confirmed", timeout=60)
     wait_until(lambda: len(email_sink.for_order(order_id)) >= 1)
     time.sleep(1)
-    assert stock(db, item) == (3, 0)
-    assert db.value("SELECT count(*) FROM payments WHERE order_id = $1::uuid", order_id) == 1
-    assert len(email_sink.for_order(order_id)) == 1
+    assert_settled_once(db, email_sink, order_id, item, (3, 0))
 
 
 def test_exhausted_retries_land_in_the_dead_letter_queue(

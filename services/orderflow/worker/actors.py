@@ -33,7 +33,8 @@ QUEUES = {
 
 
 class ActorContext:
-    """Connections used by actors, opened on first use in the worker's event loop."""
+    """Connections used by actors, opened on first use in the worker's event loop. They live as
+    long as the process: Dramatiq stops that loop only after its threads, when exit closes them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -53,12 +54,6 @@ class ActorContext:
                 self.settings.email.sink_url, self.settings.email.timeout_seconds
             )
         return self._sender
-
-    async def aclose(self) -> None:
-        if self._resources is not None:
-            await self._resources.close()
-        if self._sender is not None:
-            await self._sender.aclose()
 
 
 def register_actors(broker: Broker, context: ActorContext) -> None:

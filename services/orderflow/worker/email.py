@@ -20,6 +20,3 @@ class HttpEmailSender:
             headers={"Idempotency-Key": key},
         )
         response.raise_for_status()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
