@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.support.collector import CollectorProcess
 
-from bench.load import wrk
+from bench.load import openloop, wrk
 from bench.run import create_user_and_article, log, migrate_and_seed, timed
 from bench.servers import (
     LOAD_CPUS,
@@ -42,6 +42,9 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear experiment
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate", type=float, default=0, help="open loop at this req/s (p50/p99) instead of wrk"
+    )
     args = parser.parse_args()
     pin_self_to_load_cpus()
     workdir = Path(tempfile.mkdtemp(prefix="orderflow-ab-"))
@@ -84,24 +87,36 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear experiment
             wrk(server.base_url + path, duration=2, connections=args.connections)
         rps: dict[str, list[float]] = {v: [] for v in servers}
         per_cpu: dict[str, list[float]] = {v: [] for v in servers}
+        p99: dict[str, list[float]] = {v: [] for v in servers}
         for round_ in range(args.rounds):
             order = list(servers)[round_ % len(servers) :] + list(servers)[: round_ % len(servers)]
             for variant in order:
                 server = servers[variant]
-                result = timed(
-                    server,
-                    partial(
-                        wrk,
-                        server.base_url + path,
-                        duration=args.duration,
-                        connections=args.connections,
-                    ),
-                )
+                if args.rate:
+                    result = timed(
+                        server,
+                        partial(
+                            openloop, server.base_url + path, rate=args.rate, duration=args.duration
+                        ),
+                    )
+                    p99[variant].append(result["p99_ms"])
+                    result["rps"], result["error_count"] = result["achieved_rps"], result["errors"]
+                else:
+                    result = timed(
+                        server,
+                        partial(
+                            wrk,
+                            server.base_url + path,
+                            duration=args.duration,
+                            connections=args.connections,
+                        ),
+                    )
                 rps[variant].append(result["rps"])
                 per_cpu[variant].append(result["requests_per_cpu_s"])
                 log(
                     f"round {round_ + 1} {variant:<22} {result['rps']:7.0f} req/s "
                     f"{result['requests_per_cpu_s']:7.0f} req/CPU-s errors {result['error_count']}"
+                    + (f" p99 {result['p99_ms']:.2f} ms" if args.rate else "")
                 )
         reference = args.variants[0]
         print(f"\n{args.endpoint} endpoint, telemetry {args.telemetry}, median of {args.rounds}")
@@ -112,6 +127,11 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear experiment
             print(
                 f"{variant:<22} {statistics.median(rps[variant]):8.0f} {eff:10.0f} "
                 f"{1e6 / eff:10.0f} {100 * (eff / ref - 1):+6.1f}%"
+                + (
+                    f"  p99 {statistics.median(p99[variant]):.2f} ms {p99[variant]}"
+                    if args.rate
+                    else ""
+                )
             )
     finally:
         for server in servers.values():

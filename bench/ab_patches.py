@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -171,6 +172,43 @@ def no_exemplars() -> None:
     os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = "always_off"
 
 
+def grpc_export() -> None:
+    """Traces, metrics and logs over OTLP/gRPC (the same Collector's gRPC receiver)."""
+    os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = os.environ["BENCH_OTLP_GRPC_ENDPOINT"]
+
+
+def _batches(size: int, delay_ms: int, queue: int) -> None:
+    for signal in ("BSP", "BLRP"):
+        os.environ[f"OTEL_{signal}_MAX_EXPORT_BATCH_SIZE"] = str(size)
+        os.environ[f"OTEL_{signal}_SCHEDULE_DELAY"] = str(delay_ms)
+        os.environ[f"OTEL_{signal}_MAX_QUEUE_SIZE"] = str(queue)
+
+
+def grpc_batch512() -> None:
+    """``grpc_export`` with batches of up to 512 every second (queue 4096)."""
+    grpc_export()
+    _batches(512, 1000, 4096)
+
+
+def grpc_batch2048() -> None:
+    """``grpc_export`` with batches of up to 2048 every 2 s (queue 8192)."""
+    grpc_export()
+    _batches(2048, 2000, 8192)
+
+
+def grpc_switch() -> None:
+    """``grpc_export`` with a 0.5 ms GIL switch interval instead of 5 ms: an exporter thread
+    encoding a batch hands the GIL back to the event loop ten times sooner."""
+    grpc_export()
+    sys.setswitchinterval(0.0005)
+
+
+def http_batch512() -> None:
+    """OTLP/HTTP with batches of up to 512 every second (queue 4096)."""
+    _batches(512, 1000, 4096)
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     "baseline": baseline,
     "telemetry-off": telemetry_off,
@@ -188,4 +226,9 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-sqlalchemy-spans": no_sqlalchemy_spans,
     "no-redis-spans": no_redis_spans,
     "no-otlp-logs": no_otlp_logs,
+    "grpc-export": grpc_export,
+    "grpc-batch512": grpc_batch512,
+    "grpc-batch2048": grpc_batch2048,
+    "http-batch512": http_batch512,
+    "grpc-switch": grpc_switch,
 }

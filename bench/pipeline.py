@@ -203,6 +203,7 @@ def run(
             **base,
             **telemetry_env(collector, "orderflow-worker"),
             "EMAIL_SINK_URL": f"http://127.0.0.1:{port}/_sink/email",
+            "EMAIL_SINK_ENABLED": "true",
         },
         0,
         workdir / "pipeline-worker.log",

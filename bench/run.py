@@ -1,4 +1,4 @@
-"""``make bench``: one run, one table (issue 7; the telemetry overhead bullet of issue 3).
+"""``make bench``: one run, one table.
 
 1. Throwaway PostgreSQL and Redis, the project's real OpenTelemetry Collector; migrations and
    seed data (a user, an article, the demo catalog with ample stock).
@@ -35,16 +35,19 @@ from typing import Any
 import asyncpg
 import httpx
 from tests.support.collector import CollectorProcess
+from tests.support.pyroscope import PyroscopeStandIn
 
-from bench import pipeline, profiles, report
+from bench import pipeline, profiles, report, zerocode
 from bench.load import openloop, wrk
 from bench.servers import (
     LOAD_CPUS,
     REPO,
     SERVER_CPUS,
     Server,
+    otlp_protocol,
     pin_pid,
     pin_self_to_load_cpus,
+    sampler_env,
     telemetry_env,
 )
 from bench.settings import BenchSettings
@@ -52,7 +55,9 @@ from bench.stats import Spread
 from orderflow.devservices import Postgres, Redis, free_port
 
 RESULTS = REPO / "bench" / "results"
-SCENARIOS = ("orderflow-off", "orderflow-on", "fastapi", "raw-asyncpg")
+SCENARIOS = report.SCENARIOS
+#: Peers serve both endpoints from one process each (they have no cache to bypass).
+PEERS = {name: name for name in ("fastapi", "fastapi-otel", "litestar-asyncpg", "raw-asyncpg")}
 ARTICLE_BODY = (
     "Espresso is brewed by forcing hot water through finely ground coffee. " * 12
 ).strip()
@@ -159,6 +164,11 @@ def timed(server: Server, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _rotated(rep: int) -> tuple[str, ...]:
+    shift = rep % len(SCENARIOS)
+    return SCENARIOS[shift:] + SCENARIOS[:shift]
+
+
 def measure_endpoint(
     endpoint: Endpoint, servers: dict[str, Server], settings: BenchSettings
 ) -> dict[str, Any]:
@@ -171,7 +181,7 @@ def measure_endpoint(
             urls[scenario], duration=settings.warmup, connections=settings.connections
         )
     for rep in range(settings.reps):
-        for scenario in SCENARIOS[rep % 4 :] + SCENARIOS[: rep % 4]:
+        for scenario in _rotated(rep):
             result = timed(
                 servers[endpoint.servers[scenario]],
                 partial(
@@ -196,7 +206,7 @@ def measure_endpoint(
     )
     rate = fixed or round(settings.rate_fraction * capacity)
     for rep in range(settings.reps):
-        for scenario in SCENARIOS[rep % 4 :] + SCENARIOS[: rep % 4]:
+        for scenario in _rotated(rep):
             result = timed(
                 servers[endpoint.servers[scenario]],
                 partial(openloop, urls[scenario], rate=rate, duration=settings.duration),
@@ -218,24 +228,71 @@ def measure_endpoint(
     }
 
 
+#: Server spans per telemetry-on scenario: (scenario, service.name in the resource).
+TRACED = (("orderflow-on", "orderflow-api"), ("fastapi-otel", zerocode.SERVICE))
+#: What the SDK writes when it loses telemetry (a full queue, a failed or timed-out export).
+LOSS_MARKERS = ("Queue full", "dropping", "Failed to export", "Exception while exporting")
+
+
+def _answered(result: dict[str, Any], scenario: str) -> int:
+    return int(
+        result["warmup"][scenario]["requests"]
+        + sum(r["requests"] for r in result["closed"][scenario])
+        + sum(r["completed"] for r in result["open"][scenario])
+    )
+
+
+def _jsonl_lines(collector: CollectorProcess, signal: str) -> list[bytes]:
+    path = collector.workdir / f"{signal}.jsonl"
+    return path.read_bytes().splitlines() if path.exists() else []
+
+
 def span_delivery(collector: CollectorProcess, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Server spans the Collector received vs requests the telemetry-on servers answered: 100%
-    sampling must mean 100% delivered (a full BatchSpanProcessor queue drops silently)."""
-    path = collector.workdir / "traces.jsonl"
-    data = path.read_bytes() if path.exists() else b""
-    out: dict[str, Any] = {"traces_jsonl_mib": len(data) / 2**20}
+    """Server spans the Collector received vs requests each telemetry-on server answered: 100%
+    sampling must mean 100% delivered (a full batch queue drops silently). Each line of the
+    file is one export request of one process, so its service name tells whose spans it has."""
+    lines = _jsonl_lines(collector, "traces")
+    out: dict[str, Any] = {"traces_jsonl_mib": sum(map(len, lines)) / 2**20}
     for result in results:
         route = "/api/articles/{slug}" if result["key"] == "db" else "/api/stock/{item_id}"
-        answered = result["warmup"]["orderflow-on"]["requests"]
-        answered += sum(r["requests"] for r in result["closed"]["orderflow-on"])
-        answered += sum(r["completed"] for r in result["open"]["orderflow-on"])
-        received = data.count(f'"name":"GET {route}"'.encode())
-        out[result["key"]] = {
-            "requests_answered": answered,
-            "server_spans_received": received,
-            "delivered_pct": 100.0 * received / answered if answered else None,
-        }
+        name = f'"name":"GET {route}"'.encode()
+        out[result["key"]] = {}
+        for scenario, service in TRACED:
+            answered = _answered(result, scenario)
+            marker = f'"stringValue":"{service}"'.encode()
+            received = sum(line.count(name) for line in lines if marker in line)
+            out[result["key"]][scenario] = {
+                "requests_answered": answered,
+                "server_spans_received": received,
+                "delivered_pct": 100.0 * received / answered if answered else None,
+            }
     return out
+
+
+def log_delivery(collector: CollectorProcess, servers: dict[str, Server]) -> dict[str, Any]:
+    """After the telemetry-on orderflow servers stopped (and flushed): JSON log lines they wrote
+    to stdout vs log records the Collector received from them, and every line in which any
+    telemetry-on server's SDK reported lost telemetry (spans, logs or metric points)."""
+    # Only records written inside a request (they carry its trace): start-up lines precede
+    # the OTLP handler.
+    written = sum(
+        line.count('"traceId": "')
+        for name in ("orderflow-on", "orderflow-on-db")
+        for line in servers[name].log().splitlines()
+    )
+    marker = b'"stringValue":"orderflow-api"'
+    received = sum(
+        line.count(b'"traceId":"') for line in _jsonl_lines(collector, "logs") if marker in line
+    )
+    losses = {
+        name: [
+            line[:200]
+            for line in servers[name].log().splitlines()
+            if any(m in line for m in LOSS_MARKERS)
+        ]
+        for name in ("orderflow-on", "orderflow-on-db", "fastapi-otel")
+    }
+    return {"log_lines_written": written, "log_records_received": received, "losses": losses}
 
 
 def main() -> None:  # noqa: PLR0915 - the run, in order
@@ -254,6 +311,7 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
     postgres = Postgres().start()
     redis = Redis().start()
     collector = CollectorProcess(workdir / "collector").start()
+    pyroscope = PyroscopeStandIn().start()  # decodes each push, in this (load-CPU) process
     servers: dict[str, Server] = {}
     try:
         postmaster = int((postgres.datadir / "postmaster.pid").read_text().split()[0])
@@ -273,9 +331,17 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
         # fails fast (connection refused), enters its cool-down and every request reads
         # PostgreSQL: the product's own degraded path, minus one Redis round trip.
         dead_redis = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+        # A service name of its own: span and log delivery count orderflow-on's alone.
+        profiled = {
+            **telemetry_env(collector, "orderflow-api-profiled"),
+            "PROFILING_ENABLED": "true",
+            "PYROSCOPE_SERVER_ADDRESS": pyroscope.url,
+        }
         specs: list[tuple[str, list[str], dict[str, str]]] = [
             ("orderflow-off", ["orderflow.cli", "api"], telemetry_env(None, "orderflow-api")),
             ("orderflow-on", ["orderflow.cli", "api"], telemetry_env(collector, "orderflow-api")),
+            ("orderflow-profiled", ["orderflow.cli", "api"], profiled),
+            ("orderflow-profiled-db", ["orderflow.cli", "api"], {**profiled, **dead_redis}),
             (
                 "orderflow-off-db",
                 ["orderflow.cli", "api"],
@@ -287,12 +353,17 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
                 {**telemetry_env(collector, "orderflow-api"), **dead_redis},
             ),
             ("fastapi", ["bench.peers.fastapi_app"], {}),
+            ("fastapi-otel", ["bench.peers.fastapi_app"], zerocode.env(collector)),
+            ("litestar-asyncpg", ["bench.peers.litestar_asyncpg"], {}),
             ("raw-asyncpg", ["bench.peers.raw_asyncpg"], {}),
         ]
         for name, module, extra in specs:
             servers[name] = Server(
                 name, module, {**base, **extra}, free_port(), workdir / f"{name}.log", SERVER_CPUS
-            ).start()
+            )
+        servers["fastapi-otel"].interpreter = zerocode.interpreter()
+        for server in servers.values():
+            server.start()
         for server in servers.values():
             server.wait_ready()
         token, slug = create_user_and_article(servers["orderflow-off"].base_url)
@@ -304,8 +375,8 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
                 {
                     "orderflow-off": "orderflow-off-db",
                     "orderflow-on": "orderflow-on-db",
-                    "fastapi": "fastapi",
-                    "raw-asyncpg": "raw-asyncpg",
+                    "orderflow-profiled": "orderflow-profiled-db",
+                    **PEERS,
                 },
             ),
             Endpoint(
@@ -315,8 +386,8 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
                 {
                     "orderflow-off": "orderflow-off",
                     "orderflow-on": "orderflow-on",
-                    "fastapi": "fastapi",
-                    "raw-asyncpg": "raw-asyncpg",
+                    "orderflow-profiled": "orderflow-profiled",
+                    **PEERS,
                 },
             ),
         ]
@@ -326,6 +397,12 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
         memory = {name: s.peak_rss_mib() for name, s in servers.items()}
         for server in servers.values():
             server.stop()
+        time.sleep(1)  # the Collector's batch and file flush (50 ms, 100 ms)
+        logs_delivered = log_delivery(collector, servers)
+        profiling = {  # the stopped servers pushed their last profile at shutdown
+            "pushes": len(pyroscope.pushes),
+            "samples": sum(1 for _ in pyroscope.samples("orderflow-api-profiled")),
+        }
         servers.clear()
 
         pipeline_result = pipeline.run(base, token, workdir, settings, log=log)
@@ -341,6 +418,7 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
         for server in servers.values():
             server.stop()
         collector.stop()
+        pyroscope.stop()
         redis.stop()
         postgres.stop()
 
@@ -354,6 +432,10 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
         "endpoints": results,
         "server_peak_rss_mib": memory,
         "span_delivery": delivery,
+        "log_delivery": logs_delivered,
+        "sampler": sampler_env(),
+        "otlp_protocol": otlp_protocol(),
+        "profiling": profiling,
         "pipeline": pipeline_result,
         "profiles": profile_result,
     }

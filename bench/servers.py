@@ -57,17 +57,59 @@ def pin_pid(pid: int, cpus: set[int] | None) -> None:
         )
 
 
+def otlp_protocol() -> str:
+    """``BENCH_OTLP_PROTOCOL``: ``grpc`` (default, as the chart ships it) or ``http/protobuf``,
+    for every telemetry-on server (the zero-code peer too: same transport, same Collector)."""
+    return os.environ.get("BENCH_OTLP_PROTOCOL", "") or "grpc"
+
+
+def sampler_env() -> dict[str, str]:
+    """``BENCH_TRACES_SAMPLER`` / ``BENCH_TRACES_SAMPLER_ARG``: the head sampler of every
+    telemetry-on server (default ``always_on``: the targets are stated at 100% sampling)."""
+    sampler = os.environ.get("BENCH_TRACES_SAMPLER", "") or "always_on"
+    argument = os.environ.get("BENCH_TRACES_SAMPLER_ARG", "")
+    return {
+        "OTEL_TRACES_SAMPLER": sampler,
+        **({"OTEL_TRACES_SAMPLER_ARG": argument} if argument else {}),
+    }
+
+
 def telemetry_env(collector: CollectorProcess | None, service: str) -> dict[str, str]:
-    """Telemetry fully on (100% sampling; traces, metrics and logs over OTLP/HTTP to the real
-    Collector, metric export interval left at its default) or entirely off."""
+    """Telemetry fully on (traces, metrics and logs over OTLP to the real Collector, the
+    product's export settings and metric interval, ``otlp_protocol``, ``sampler_env``) or
+    entirely off."""
     if collector is None:
         return {"OTEL_SDK_DISABLED": "true"}
     return {
-        **collector.env(),
+        **collector.env(otlp_protocol()),
+        **sampler_env(),
         "OTEL_SDK_DISABLED": "false",
-        "OTEL_TRACES_SAMPLER": "always_on",
         "OTEL_SERVICE_NAME": service,
+        # Not read by the product: lets a bench variant switch to the gRPC receiver.
+        "BENCH_OTLP_GRPC_ENDPOINT": collector.otlp_grpc_endpoint,
     }
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # Fields 14-17 of proc(5) (utime, stime, and the waited-for children's cutime, cstime),
+    # counted after the command name's closing parenthesis.
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _self_and_descendants(pid: int | None) -> list[int]:
+    out: list[int] = []
+    todo = [pid] if pid else []
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return out
 
 
 def read_status_kib(pid: int, key: str) -> int | None:
@@ -91,6 +133,9 @@ class Server:
     cpus: set[int] | None = None
     ready_path: str = "/healthz"
     launcher: list[str] = field(default_factory=list)
+    interpreter: list[str] = field(default_factory=lambda: [sys.executable])
+    """What runs ``-m module``: this venv's Python, or another venv's behind a launcher such as
+    ``opentelemetry-instrument`` (which execs the interpreter: the pid stays the same)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -104,7 +149,7 @@ class Server:
     def start(self) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # taskset execs the command: the pid we hold is the Python process itself.
-        argv = [*taskset(self.cpus), sys.executable, *self.launcher, "-m", *self.module]
+        argv = [*taskset(self.cpus), *self.interpreter, *self.launcher, "-m", *self.module]
         self.process = subprocess.Popen(
             argv,
             env={**os.environ, **self.env, "PORT": str(self.port)},
@@ -114,7 +159,7 @@ class Server:
         )
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> Server:
+    def wait_ready(self, timeout: float = 180.0) -> Server:
         deadline = time.monotonic() + timeout
         url = self.base_url + self.ready_path
         while time.monotonic() < deadline:
@@ -133,15 +178,9 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process (all its threads) so far."""
-        if not self.pid:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        # Fields 14 and 15 of proc(5), counted after the command name's closing parenthesis.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the process (all its threads) and of every helper
+        process it started (an exporter process would be charged to the server)."""
+        return sum(_process_cpu_seconds(pid) for pid in _self_and_descendants(self.pid))
 
     def rss_mib(self) -> float | None:
         kib = read_status_kib(self.pid, "VmRSS") if self.pid else None

@@ -56,8 +56,8 @@ class BenchSettings:
         return cls(
             quick=quick,
             reps=_int("BENCH_REPS", 1 if quick else 3),
-            duration=_float("BENCH_DURATION", 3 if quick else 6),
-            warmup=_float("BENCH_WARMUP", 1 if quick else 3),
+            duration=_float("BENCH_DURATION", 3 if quick else 5),
+            warmup=_float("BENCH_WARMUP", 1 if quick else 2),
             connections=_int("BENCH_CONNECTIONS", 32),
             rate_fraction=_float("BENCH_RATE_FRACTION", 0.5),
             rate_db=_float("BENCH_RATE_DB", 0),

@@ -1,9 +1,10 @@
-# Benchmarks (issue 7): `make bench` runs bench/run.py — orderflow with telemetry off and fully
-# on, a FastAPI peer and a raw-asyncpg ceiling side by side, the order pipeline and pyinstrument
-# profiles — and prints one table (raw JSON in bench/results/). Never part of `make test`.
+# Benchmarks: `make bench` runs bench/run.py — orderflow with telemetry off and fully on, a
+# FastAPI peer (plain and under zero-code OpenTelemetry), a Litestar + asyncpg and a raw-asyncpg
+# ceiling side by side, the order pipeline and CPU profiles — and prints one table (raw JSON in
+# bench/results/). Never part of `make test`.
 # Included by the root Makefile (`include mk/*.mk`), which defines PYTHON and system-deps.
 #
-#   make bench                  full run (median of 3, ~8 min)
+#   make bench                  full run (median of 3, ~10 min)
 #   BENCH_QUICK=1 make bench    one short repetition (~3 min), to check the harness
 #   other knobs: BENCH_REPS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_RATE_DB, BENCH_NICE, ...
 #   (bench/settings.py)
@@ -25,5 +26,7 @@ bench-deps:  ## install the load generator (Debian's wrk) and py-spy once
 		$(PYSPY_VENV)/bin/pip install --quiet py-spy==$(PYSPY_VERSION); } || \
 		echo "bench-deps: py-spy unavailable; profiles will use pyinstrument"
 
-bench: venv system-deps collector bench-deps  ## benchmark: telemetry off/on vs FastAPI vs raw asyncpg; prints one table
+bench: venv system-deps collector bench-deps  ## benchmark: telemetry off/on vs FastAPI (plain and zero-code OTel), Litestar and raw asyncpg; prints one table
+	@# The zero-code FastAPI peer's own venv (opentelemetry-bootstrap's picks), outside uv.lock.
+	$(PYTHON) -m bench.zerocode --uv $(UV)
 	$(PYTHON) -m bench.run

@@ -1,10 +1,11 @@
-# Images and the orderflow Helm chart (issue 5). Included by the root Makefile, which defines
+# Images and the orderflow Helm chart. Included by the root Makefile, which defines
 # PYTHON and UV. Every step here is also what tests/charts does against the test bed.
 
 CHART := charts/orderflow
 HELM = $(shell python3 tools/gotool.py path helm)
 KUBECTL_BIN = $(shell python3 tools/gotool.py path kubectl)
-KIND ?= kind
+# kind from PATH, else the pinned build (tools/go/kind, built on first use).
+KIND ?= $(shell command -v kind 2>/dev/null || python3 tools/gotool.py path kind)
 KIND_CLUSTER ?= orderflow
 # Empty: kind's default node image for its release.
 KIND_NODE_IMAGE ?=
@@ -19,17 +20,14 @@ PYTEST_CHARTS_ARGS ?=
 images:  ## build orderflow-api and orderflow-worker images (local base when no registry)
 	k8s/base-image/images.sh
 
-# Helm reads nothing outside the chart: copy the collector config, dashboards and rules in.
-# tests/charts fails when the copies drift from otel/ and grafana-dashboards/.
-chart-sync:  ## copy otel/collector.yaml, grafana-dashboards/*.json and alerts/*.yaml into the chart
-	@mkdir -p $(CHART)/files/otel $(CHART)/files/grafana-dashboards $(CHART)/files/prometheus-rules
+# Helm reads nothing outside the chart: copy the Collector configuration in (otel/ is also
+# what the tests and `make dev` run). tests/charts fails when the copy drifts. The dashboards
+# and rules need no copy: `make dashboards` writes them into the chart directly.
+chart-sync:  ## copy otel/collector.yaml into the chart
+	@mkdir -p $(CHART)/files/otel
 	@if [ -f otel/collector.yaml ]; then cp otel/collector.yaml $(CHART)/files/otel/collector.yaml; \
 		else echo "chart-sync: otel/collector.yaml does not exist"; exit 1; fi
-	@find $(CHART)/files/grafana-dashboards -name '*.json' -delete
-	@for f in grafana-dashboards/*.json; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/grafana-dashboards/; done; true
-	@find $(CHART)/files/prometheus-rules -name '*.yaml' -delete
-	@for f in grafana-dashboards/alerts/*.yaml; do [ -e "$$f" ] && cp "$$f" $(CHART)/files/prometheus-rules/; done; true
-	@echo "chart-sync: $(CHART)/files is up to date"
+	@echo "chart-sync: $(CHART)/files/otel is up to date"
 
 chart-lint: tools  ## helm lint --strict + helm template: default values and every ci/ file
 	@set -e; for values in "" $(wildcard $(CHART)/ci/*.yaml); do \
@@ -43,8 +41,9 @@ test-charts: venv tools system-deps  ## chart + image tests (test bed, kubeconfo
 
 # The workstation path (kind, real pods). Same steps as tests/charts/test_chart_install.py:
 # a namespace enforcing restricted Pod Security, `helm upgrade --install --wait`.
-up: tools  ## kind cluster (if none) + images + helm install --wait + Grafana port-forward
-	@command -v $(KIND) >/dev/null || { echo "up: kind is not installed"; exit 1; }
+# Only what a laptop with Docker needs: kubectl, helm and kind (not the test bed's tool set).
+up:  ## kind cluster (if none) + images + helm install --wait + Grafana port-forward
+	@python3 tools/gotool.py build kubectl helm
 	@$(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || \
 		$(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind-config.yaml \
 			$(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) --wait 120s

@@ -1,4 +1,4 @@
-# Operator (issue 6): run it against a cluster, test it, build its image.
+# Operator: run it against a cluster, test it, build its image.
 # Included by the root Makefile (`include mk/*.mk`), which defines PYTHON and the venv,
 # system-deps and tools targets.
 
@@ -16,11 +16,11 @@ operator-crds: tools  ## install/upgrade the HealthPolicy + kopf peering CRDs in
 	$(KUBECTL) apply --server-side --force-conflicts -f charts/orderflow-operator/crds/
 
 operator-run: venv operator-crds  ## run the operator here against $KUBECONFIG (OPERATOR_NAMESPACE / OPERATOR_ARGS)
-	PYTHONPATH=operator $(PYTHON) -m orderflow_operator $(OPERATOR_ARGS) --standalone --text-logs
+	$(PYTHON) -m orderflow_operator $(OPERATOR_ARGS) --standalone --text-logs
 
 test-operator: venv system-deps tools  ## operator unit + acceptance tests (own test bed unless ORDERFLOW_TEST_KUBECONFIG)
 	$(PYTHON) -m pytest tests/operator $(PYTEST_ARGS)
 
 operator-image:  ## docker build the operator image (BASE_IMAGE=... for a locally built base)
-	docker build -f operator/Dockerfile $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+	docker build --target operator $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
 		-t $(OPERATOR_IMAGE) .

@@ -1,4 +1,4 @@
-# OpenTelemetry Collector (issue 3): a pinned Collector built with the collector builder from
+# OpenTelemetry Collector: a pinned Collector built with the collector builder from
 # otel/builder-config.yaml through tools/gotool.py (tools/go/otelcol; see tools/README.md).
 # Included by the root Makefile (`include mk/*.mk`), which defines PYTHON.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -69,6 +70,18 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class Embed:
+    """``[embed]``: files a ``//go:embed`` pattern of a dependency needs, which upstream
+    generates in its release build and which are therefore missing from the module zip
+    (Alertmanager's web UI bundle). The build copies that module out of the module cache, adds
+    the files (taken from the tool directory), and builds against the copy through a temporary
+    ``-modfile`` with a ``replace``; the committed go.mod/go.sum stay untouched."""
+
+    module: str
+    files: dict[str, str]  # path inside the module -> file (or directory) in the tool directory
+
+
+@dataclass(frozen=True)
 class ToolDir:
     """One wrapper module: ``tools/go/<name>/`` and its parsed ``tool.toml``."""
 
@@ -80,6 +93,7 @@ class ToolDir:
     binaries: dict[str, str]  # binary name -> Go package path, built by default
     optional: dict[str, str] = field(default_factory=dict)  # built only when named
     generate: Generate | None = None
+    embed: Embed | None = None
 
     @classmethod
     def load(cls, path: Path) -> ToolDir:
@@ -87,6 +101,7 @@ class ToolDir:
         variables = {k: str(v) for k, v in spec.get("vars", {}).items()}
         build = spec.get("build", {})
         gen = spec.get("generate")
+        emb = spec.get("embed")
         return cls(
             name=path.name,
             path=path,
@@ -103,6 +118,7 @@ class ToolDir:
             )
             if gen
             else None,
+            embed=Embed(module=str(emb["module"]), files=dict(emb["files"])) if emb else None,
         )
 
     @property
@@ -220,6 +236,35 @@ def _generate(tool: ToolDir, gen: Generate, tmp: Path) -> Path:
     return src
 
 
+def _embed_modfile(tool: ToolDir, embed: Embed, tmp: Path) -> Path:
+    """A copy of ``embed.module`` with the missing embedded files, and a go.mod using it."""
+    # `go mod download` (not `go list -m`, whose Dir is empty until the module is in the
+    # cache: a cold machine) fetches the pinned version if needed and says where it is.
+    downloaded = subprocess.run(
+        ["go", "mod", "download", "-json", embed.module],
+        cwd=tool.path,
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    source = json.loads(downloaded.stdout)["Dir"]
+    copy = tmp / "module"
+    # The module cache is read-only: copy without its modes.
+    shutil.copytree(source, copy, copy_function=shutil.copyfile)
+    for inside, source in embed.files.items():
+        target = copy / inside
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (tool.path / source).is_dir():  # a whole generated tree (tilt's web UI)
+            shutil.copytree(tool.path / source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(tool.path / source, target)
+    modfile = tmp / "go.mod"
+    modfile.write_text((tool.path / "go.mod").read_text() + f"\nreplace {embed.module} => {copy}\n")
+    shutil.copyfile(tool.path / "go.sum", tmp / "go.sum")
+    return modfile
+
+
 def _build(tool: ToolDir, binaries: list[str]) -> float:
     dest = store_dir(tool)
     dest.mkdir(parents=True, exist_ok=True)
@@ -231,6 +276,8 @@ def _build(tool: ToolDir, binaries: list[str]) -> float:
         # One `go build` for the whole group links the binaries in parallel.
         out = tmp + "/" if len(binaries) > 1 else f"{tmp}/{binaries[0]}"
         cmd = ["go", "build", "-trimpath", "-ldflags", " ".join(tool.ldflags), "-o", out]
+        if tool.embed is not None:
+            cmd.append(f"-modfile={_embed_modfile(tool, tool.embed, Path(tmp))}")
         cmd += [tool.package(b) for b in binaries]
         print(
             f"gotool: building {', '.join(binaries)} ({tool.name} {tool.version})",

@@ -46,8 +46,42 @@ class Stock(msgspec.Struct):
     reserved: int
 
 
-def _asyncpg_url(url: str) -> str:
+def asyncpg_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def article(pool: Any, slug: str) -> tuple[int, bytes]:
+    row = await pool.fetchrow(ARTICLE_SQL, slug)
+    if row is None:
+        return 404, b'{"error":"not found"}'
+    fields = {
+        "slug": row[0],
+        "title": row[1],
+        "description": row[2],
+        "body": row[3],
+        "author": row[4],
+        "favoritesCount": row[5],
+        "createdAt": row[6],
+        "updatedAt": row[7],
+        "favorited": False,
+    }
+    return 200, msgspec.json.encode({"article": fields})
+
+
+async def stock(pool: Any, redis: Redis, item_id: str) -> tuple[int, bytes]:
+    key = f"stock:{item_id}"
+    raw = await redis.get(key)
+    if raw is not None:
+        inventory = msgspec.json.decode(raw, type=Inventory)
+    else:
+        row = await pool.fetchrow(PRODUCT_SQL, item_id)
+        if row is None:
+            return 404, b'{"error":"not found"}'
+        inventory = Inventory(row[0], row[1], row[2], row[3], row[4], row[3] + row[4])
+        await redis.set(key, msgspec.json.encode(inventory), ex=CACHE_TTL_SECONDS)
+    return 200, msgspec.json.encode(
+        Stock(inventory.item_id, inventory.available, inventory.reserved)
+    )
 
 
 class RawApp:
@@ -62,9 +96,9 @@ class RawApp:
         path: str = scope["path"]
         status, body = 404, b'{"error":"not found"}'
         if path.startswith(ARTICLES):
-            status, body = await self._article(path[len(ARTICLES) :])
+            status, body = await article(self.pool, path[len(ARTICLES) :])
         elif path.startswith(STOCK):
-            status, body = await self._stock(path[len(STOCK) :])
+            status, body = await stock(self.pool, self.redis, path[len(STOCK) :])
         elif path == "/healthz":
             status, body = 200, b'{"status":"ok"}'
         await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
@@ -75,7 +109,7 @@ class RawApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.pool = await asyncpg.create_pool(
-                    _asyncpg_url(os.environ["DATABASE_URL"]), min_size=10, max_size=20
+                    asyncpg_url(os.environ["DATABASE_URL"]), min_size=10, max_size=20
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -83,38 +117,6 @@ class RawApp:
                 await self.redis.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def _article(self, slug: str) -> tuple[int, bytes]:
-        row = await self.pool.fetchrow(ARTICLE_SQL, slug)
-        if row is None:
-            return 404, b'{"error":"not found"}'
-        article = {
-            "slug": row[0],
-            "title": row[1],
-            "description": row[2],
-            "body": row[3],
-            "author": row[4],
-            "favoritesCount": row[5],
-            "createdAt": row[6],
-            "updatedAt": row[7],
-            "favorited": False,
-        }
-        return 200, msgspec.json.encode({"article": article})
-
-    async def _stock(self, item_id: str) -> tuple[int, bytes]:
-        key = f"stock:{item_id}"
-        raw = await self.redis.get(key)
-        if raw is not None:
-            inventory = msgspec.json.decode(raw, type=Inventory)
-        else:
-            row = await self.pool.fetchrow(PRODUCT_SQL, item_id)
-            if row is None:
-                return 404, b'{"error":"not found"}'
-            inventory = Inventory(row[0], row[1], row[2], row[3], row[4], row[3] + row[4])
-            await self.redis.set(key, msgspec.json.encode(inventory), ex=CACHE_TTL_SECONDS)
-        return 200, msgspec.json.encode(
-            Stock(inventory.item_id, inventory.available, inventory.reserved)
-        )
 
 
 app = RawApp()

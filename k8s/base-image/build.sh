@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the local base image for services/Dockerfile when no container registry is reachable:
+# Build the local base image for the root Dockerfile when no container registry is reachable:
 # a Debian bookworm root filesystem made with debootstrap, with Debian's Python 3.11 (glibc,
 # the same Python minor and libc family as the official python:3.11-slim-bookworm image, so
 # OpenTelemetry Operator injection works the same on either base), imported with `docker import`.

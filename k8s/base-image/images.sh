@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the orderflow API and worker images (services/Dockerfile, targets api and worker).
+# Build the orderflow API and worker images (the root Dockerfile, targets api and worker).
 # One script for `make images`, `make up` and the tests, so all three build the same way.
 #
 #   k8s/base-image/images.sh [TAG]     # default TAG: the chart's appVersion
@@ -8,7 +8,7 @@
 # default (the official python:3.11-slim-bookworm) when it is present or can be pulled; else a
 # local Debian + Python base made by build.sh (no registry reachable).
 # Also: starts the Docker daemon when it is installed but not running and we are root, and
-# picks a client that can use BuildKit (buildx, else the classic client with DOCKER_BUILDKIT=1).
+# builds with the client docker-client.sh picks (one that can use BuildKit).
 # The host CA bundle goes in as a build secret (never into a layer).
 set -euo pipefail
 
@@ -17,23 +17,11 @@ ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${ORDERFLOW_CACHE:-$HOME/.cache/orderflow}
 TAG=${1:-$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$ROOT/charts/orderflow/Chart.yaml")}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-DEFAULT_BASE=$(sed -n 's/^ARG BASE_IMAGE=//p' "$ROOT/services/Dockerfile")
+DEFAULT_BASE=$(sed -n 's/^ARG BASE_IMAGE=//p' "$ROOT/Dockerfile")
 
 log() { echo "images: $*" >&2; }
 
-# A client with BuildKit: `docker buildx`, or a classic client (Debian's docker.io 20.10).
-docker_client() {
-    if [ -n "${DOCKER:-}" ]; then echo "$DOCKER"; return; fi
-    if docker buildx version >/dev/null 2>&1; then echo docker; return; fi
-    for candidate in /usr/bin/docker docker; do
-        if DOCKER_BUILDKIT=1 "$candidate" build --help 2>/dev/null | grep -q -- '--secret'; then
-            echo "$candidate"; return
-        fi
-    done
-    log "no Docker client with BuildKit (install docker buildx, or Debian's docker.io)"
-    exit 1
-}
-DOCKER=$(docker_client)
+DOCKER=$("$HERE/docker-client.sh")
 export DOCKER DOCKER_BUILDKIT=1
 
 if ! "$DOCKER" info >/dev/null 2>&1; then
@@ -60,7 +48,7 @@ secret=()
 if [ -s "$CA_BUNDLE" ]; then secret=(--secret "id=cacert,src=$CA_BUNDLE"); fi
 for target in api worker; do
     log "building orderflow-$target:$TAG from $BASE_IMAGE"
-    "$DOCKER" build --quiet -f "$ROOT/services/Dockerfile" --target "$target" \
+    "$DOCKER" build --quiet -f "$ROOT/Dockerfile" --target "$target" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" "${secret[@]}" \
         --label "org.opencontainers.image.version=$TAG" \
         -t "orderflow-$target:$TAG" "$ROOT" >/dev/null

@@ -22,9 +22,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-node", action="store_true", help="also join a real kubelet + containerd node"
     )
+    parser.add_argument(
+        "--untainted",
+        action="store_true",
+        help="register the real node without its taint (pods need no toleration)",
+    )
     args = parser.parse_intermixed_args(argv)
 
-    bed = TestBed(Config(name=args.name, nodes=args.nodes, real_node=args.real_node))
+    config = Config(
+        name=args.name,
+        nodes=args.nodes,
+        real_node=args.real_node,
+        real_node_taint=not args.untainted,
+    )
+    bed = TestBed(config)
     if args.command == "start":
         bed.start()
         print(f"export KUBECONFIG={bed.kubeconfig}")

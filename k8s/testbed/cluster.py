@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k8s.testbed import netsvc, realnode
+from k8s.testbed import netsvc, realnode, registry
 from k8s.testbed.nodes import KWOK_ANNOTATION, fake_node
 from k8s.testbed.pki import ClientCert, Pki
 from k8s.testbed.procs import Supervisor, free_port
@@ -72,6 +72,10 @@ class Config:
     timeout: float = 120.0
     # Stage 2: also run a real kubelet + containerd node (see realnode.py).
     real_node: bool = False
+    # Taint the real node so only pods that ask for it land there (kwok suites share the
+    # bed). Off for the end-to-end bed (k8s/e2e), where the chart runs with its shipped values
+    # and the real node is the only node.
+    real_node_taint: bool = True
 
     @property
     def run_dir(self) -> Path:
@@ -171,9 +175,12 @@ class TestBed:
             self._wait_ready()
             phase("nodes+default-sa")
             if self.config.real_node:
-                realnode.RealNode(self).start(ip, ports["apiserver"])
+                node = realnode.RealNode(self)
+                node.start(ip, ports["apiserver"])
                 self._wait(self._real_node_ready, "the real node to be Ready")
                 phase("real-node")
+                registry.start(self, node)
+                phase("registry")
         except BaseException:
             self.stop(remove=False)  # keep logs for the post-mortem
             raise
@@ -219,7 +226,7 @@ class TestBed:
             "--log-level=warn",
         ]
         self.sup.start("etcd", argv, tie_to_parent=self.config.tie_to_parent)
-        self._wait(lambda: _http_ok(f"{client}/health"), "etcd /health")
+        self._wait(lambda: http_ok(f"{client}/health"), "etcd /health")
 
     def _start_apiserver(self, ports: dict[str, int], ip: str) -> None:
         crt, key = self.pki.cert("apiserver")
@@ -257,7 +264,7 @@ class TestBed:
         ctx = ssl.create_default_context(cafile=str(self.pki.ca_crt))
         ctx.load_cert_chain(*map(str, self.pki.cert("admin")))
         url = f"https://127.0.0.1:{ports['apiserver']}/readyz"
-        self._wait(lambda: _http_ok(url, ctx), "kube-apiserver /readyz")
+        self._wait(lambda: http_ok(url, ctx), "kube-apiserver /readyz")
 
     def _start_controllers(self, ports: dict[str, int]) -> None:
         kc = str(self.run_dir / "controller-manager.kubeconfig")
@@ -302,6 +309,8 @@ class TestBed:
 
     def _create_nodes(self) -> None:
         items = [fake_node(f"kwok-node-{i}", i, self.version) for i in range(self.config.nodes)]
+        if not items:
+            return  # a bed whose only node is the real one (k8s/e2e)
         self.kubectl(
             "apply",
             "-f",
@@ -371,7 +380,7 @@ def _condition(obj: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
+def http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
     try:
         # The URL is always our own http(s) endpoint, never user input.
         with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310

@@ -9,6 +9,7 @@ the run (own root, state and socket), so it never touches a Docker engine's cont
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -26,8 +27,11 @@ NODE_NAME = "real-node"
 TAINT = "orderflow.dev/real-node"
 POD_CIDR = "10.88.0.0/16"
 BRIDGE = "orderflow0"
+FORWARD_COMMENT = "orderflow test bed pods"
 CNI_BIN = "/usr/lib/cni"
-BINARIES = ["kubelet", "kube-proxy", "coredns"]
+# crane: the local image registry of a bed with a real node (registry.py).
+BINARIES = ["kubelet", "kube-proxy", "coredns", "crane"]
+# Installed by `make realnode-deps` (mk/testbed.mk), which `make test` and `make e2e-up` run.
 HOST_PACKAGES = ["containerd", "runc", "containernetworking-plugins", "debootstrap", "iptables"]
 
 
@@ -50,6 +54,8 @@ class RealNode:
         # containerd's state dir and sockets must be short paths on a real tmpfs.
         self.state = Path("/run/orderflow") / bed.config.name
         self.socket = self.state / "containerd.sock"
+        # containerd's per-registry hosts.toml files (registry.py writes the bed's own).
+        self.registry_config_dir = self.dir / "certs.d"
         self._netns: set[str] = set()
 
     def check_host(self) -> None:
@@ -59,9 +65,7 @@ class RealNode:
             if not Path(p).exists()
         ]
         if missing:
-            raise RuntimeError(
-                f"real node needs {missing}: apt-get install {' '.join(HOST_PACKAGES)}"
-            )
+            raise RuntimeError(f"real node needs {missing}: run `make realnode-deps` (as root)")
 
     # ----------------------------------------------------------------- start
     def start(self, server_ip: str, apiserver_port: int) -> None:
@@ -70,6 +74,7 @@ class RealNode:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
         self._write_cni()
+        self._allow_forwarding()
         self._start_containerd()
         for archive in images.values():
             self.ctr("images", "import", str(archive))  # unpacks for the CRI snapshotter
@@ -130,6 +135,15 @@ class RealNode:
         }
         (conf_dir / "10-orderflow.conflist").write_text(json.dumps(conf, indent=1))
 
+    def _allow_forwarding(self) -> None:
+        """Let traffic from and to the pod bridge through the host's FORWARD chain. With
+        bridge-nf-call-iptables on, even pod-to-pod packets on the bridge traverse it, and a
+        Docker engine on the same host sets its policy to DROP: pods then reach the host
+        but not each other, and every ClusterIP to a pod times out."""
+        for rule in _forward_rules():
+            if not _ok(["iptables", "-C", "FORWARD", *rule]):
+                subprocess.run(["iptables", "-I", "FORWARD", "1", *rule], check=True)
+
     def _start_containerd(self) -> None:
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         config = f"""version = 2
@@ -155,6 +169,8 @@ state = "{self.state / "containerd"}"
   [{cri}.cni]
     bin_dir = "{CNI_BIN}"
     conf_dir = "{self.dir / "cni"}"
+  [{cri}.registry]
+    config_path = "{self.registry_config_dir}"
 """
         path = self.dir / "containerd.toml"
         path.write_text(config)
@@ -194,8 +210,11 @@ state = "{self.state / "containerd"}"
             "cgroupDriver": "cgroupfs",
             # This host has cgroup v1 (hybrid); 1.35+ refuses it unless told otherwise.
             "failCgroupV1": False,
-            # Keep the kubelet out of the host's cgroup hierarchy as far as possible.
-            "cgroupsPerQOS": False,
+            # QoS cgroups (kubepods/burstable/besteffort) on: kubelet 1.36 with them off panics
+            # (nil pointer in doPodResizeAction) as soon as a pod with an init container and
+            # resources starts, and the in-place resize gate behind it cannot be turned off.
+            # Node-allocatable enforcement stays off: the host's cgroups are not ours to cap.
+            "cgroupsPerQOS": True,
             "enforceNodeAllocatable": [],
             "failSwapOn": False,
             # Same missing capability: the kubelet cannot give itself the default -999.
@@ -205,7 +224,11 @@ state = "{self.state / "containerd"}"
             "clusterDNS": [server_ip],
             "podCIDR": POD_CIDR,
             "resolvConf": "/etc/resolv.conf",
-            "registerWithTaints": [{"key": TAINT, "value": "true", "effect": "NoSchedule"}],
+            "registerWithTaints": (
+                [{"key": TAINT, "value": "true", "effect": "NoSchedule"}]
+                if self.bed.config.real_node_taint
+                else []
+            ),
             # A shared CI disk is often >85% full: don't evict the one test pod for it.
             "evictionHard": {
                 "memory.available": "50Mi",
@@ -241,7 +264,8 @@ state = "{self.state / "containerd"}"
             "delete", "pods", "--all-namespaces", f"--field-selector=spec.nodeName={NODE_NAME}",
             "--grace-period=1", "--wait=false", check=False,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
+        # Sandboxes stop one by one (CNI DEL each); a full release on two cores takes a while.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and self._ctr_lines("tasks", "ls", "-q"):
             time.sleep(0.5)
 
@@ -293,7 +317,36 @@ state = "{self.state / "containerd"}"
                     ["ip", "netns", "delete", Path(netns).name], capture_output=True, check=False
                 )
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+        _remove_cni_nat_leftovers()
+        for rule in _forward_rules():
+            while _ok(["iptables", "-D", "FORWARD", *rule]):
+                pass
         subprocess.run(["rm", "-rf", str(self.state)], check=False)
+
+
+def _forward_rules() -> list[list[str]]:
+    """FORWARD rules accepting the pod bridge's traffic, both directions (see
+    ``RealNode._allow_forwarding``)."""
+    comment = ["-m", "comment", "--comment", FORWARD_COMMENT]
+    return [[direction, BRIDGE, *comment, "-j", "ACCEPT"] for direction in ("-i", "-o")]
+
+
+def _remove_cni_nat_leftovers() -> None:
+    """The bridge plugin's per-pod masquerade chains (``CNI-<hash>``, jumped to from
+    POSTROUTING with a comment naming our network) are removed by CNI DEL; a sandbox that was
+    killed instead of stopped (a drain cut short) never gets one. Remove what is ours."""
+    listing = subprocess.run(
+        ["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in listing.splitlines():
+        if 'name: \\"orderflow\\"' not in line:  # the comment the bridge plugin writes
+            continue
+        rule = shlex.split(line)
+        chain = rule[-1]
+        subprocess.run(["iptables", "-t", "nat", "-D", *rule[1:]], capture_output=True, check=False)
+        if chain.startswith("CNI-"):
+            subprocess.run(["iptables", "-t", "nat", "-F", chain], capture_output=True, check=False)
+            subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)
 
 
 def _ok(cmd: list[str]) -> bool:

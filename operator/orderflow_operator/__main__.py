@@ -22,6 +22,7 @@ from orderflow_operator import (
     metrics,
     telemetry,
 )
+from orderflow_operator.checks import egress
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
         default=int(env("METRICS_PORT", "9090")),
         help="0 disables the Prometheus endpoint",
     )
+    parser.add_argument(
+        "--allow-link-local",
+        action="store_true",
+        default=env("ALLOW_LINK_LOCAL_CHECKS", "") == "true",
+        help="let checks reach link-local and cloud metadata addresses (refused by default)",
+    )
     parser.add_argument("--text-logs", action="store_true", help="human-readable, not JSON")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print("name --namespace (or $WATCH_NAMESPACES) or --all-namespaces", file=sys.stderr)
         return 2
     telemetry.setup_logging(verbose=args.verbose, json_logs=not args.text_logs)
+    egress.Egress.allow_link_local = args.allow_link_local
     telemetry.setup_tracing()
     if args.metrics_port:
         metrics.serve(args.metrics_port)

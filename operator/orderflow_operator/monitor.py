@@ -23,6 +23,15 @@ from orderflow_operator.conditions import now_iso
 from orderflow_operator.crd.models import PolicySpec
 from orderflow_operator.kube import ApiError, pods_path, secret_path
 from orderflow_operator.report import event, publish_status
+from orderflow_operator.secrecy import (
+    KEYS_ANNOTATION,
+    NO_REDACTION,
+    OPT_IN_LABEL,
+    Redactor,
+    SecretNotOptedIn,
+    opted_in,
+    readable_keys,
+)
 from orderflow_operator.target import target_selector
 from orderflow_operator.telemetry import TRACER
 
@@ -43,28 +52,44 @@ ERROR_BACKOFF_SECONDS = 2.0
 
 class SecretCache:
     """Secrets are read when needed and kept briefly: a rotated password is picked up within
-    SECRET_TTL_SECONDS, without one GET per check."""
+    SECRET_TTL_SECONDS, without one GET per check. Only the keys a Secret opts in are kept."""
 
     def __init__(self, kube: KubeClient, namespace: str) -> None:
         self._kube, self._namespace = kube, namespace
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._cache: dict[str, tuple[float, bool, dict[str, str]]] = {}
 
     async def value(self, name: str, key: str) -> str:
         cached = self._cache.get(name)
         if cached is None or time.monotonic() - cached[0] > SECRET_TTL_SECONDS:
             secret = await self._kube.get(secret_path(self._namespace, name))
-            cached = (time.monotonic(), secret.get("data") or {})
+            data = secret.get("data") or {}
+            # Keys not opted in are dropped at once: never cached, never decoded.
+            cached = (
+                time.monotonic(),
+                opted_in(secret),
+                {k: data[k] for k in readable_keys(secret)},
+            )
             self._cache[name] = cached
-        if key not in cached[1]:
-            raise KeyError(f"Secret {name} has no key {key!r}")
-        return base64.b64decode(cached[1][key]).decode().strip()
+        _, labelled, readable = cached
+        if not labelled:
+            raise SecretNotOptedIn(
+                f"Secret {name} is not labelled {OPT_IN_LABEL}=true: "
+                "the operator reads only Secrets opted in to health checks"
+            )
+        if key not in readable:
+            raise SecretNotOptedIn(
+                f"Secret {name} has no key {key!r} open to health checks "
+                f"(missing, or not listed in its annotation {KEYS_ANNOTATION})"
+            )
+        return base64.b64decode(readable[key]).decode().strip()
 
 
-async def _address(dep: Dependency, secrets: SecretCache) -> str:
+async def _address(dep: Dependency, secrets: SecretCache) -> tuple[str, Redactor]:
     if dep.secret_ref is not None:
-        return await secrets.value(dep.secret_ref.name, dep.secret_ref.key)
+        value = await secrets.value(dep.secret_ref.name, dep.secret_ref.key)
+        return value, Redactor(value, dep.shown_address)
     assert dep.address is not None  # the CRD requires one of the two
-    return dep.address
+    return dep.address, NO_REDACTION
 
 
 async def check_dependency(
@@ -81,11 +106,11 @@ async def check_dependency(
         "dependency.check", kind=SpanKind.CLIENT, attributes=attributes
     ) as span:
         try:
-            address = await _address(dep, secrets)
+            address, redactor = await _address(dep, secrets)
         except Exception as exc:  # the check fails; say why (no Secret, no key, no access)
             result = CheckResult(False, 0.0, f"address from Secret: {describe(exc)}")
         else:
-            result = await run_check(dep.type, address, dep.timeout_seconds)
+            result = await run_check(dep.type, address, dep.timeout_seconds, redactor)
         span.set_attribute("orderflow.dependency.healthy", result.healthy)
         span.set_attribute("orderflow.dependency.latency_ms", result.latency_ms)
         if result.error:

@@ -66,5 +66,8 @@ def setup_logging(*, verbose: bool = False, json_logs: bool = True) -> None:
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(TraceContextFilter())
-    # httpx logs every request at INFO: one line per check and API call is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: one line per check and API call is noise. httpcore
+    # logs hosts and ports at DEBUG (with --verbose): an address from a Secret would be
+    # written out, so both stay at WARNING whatever the verbosity.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

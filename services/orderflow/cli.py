@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from typing import Any
 
@@ -14,14 +15,25 @@ def _api(_: argparse.Namespace) -> None:
     import uvicorn
 
     from orderflow.api.app import create_asgi
+    from orderflow.telemetry.profiling import start_profiling
     from orderflow.telemetry.setup import configure_telemetry
 
     settings = get_settings()
     telemetry = configure_telemetry("orderflow-api", settings.app.environment)
+    profiling = start_profiling(settings.profiling, "orderflow-api")
+    # uvicorn puts back the SIGTERM handler it found and raises SIGTERM again once it has shut
+    # down gracefully: with the default handler the process died right there, before the
+    # flushes below (the last spans, logs, metrics and profile of a stopping pod).
+    signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
     try:
         _serve_api(uvicorn, create_asgi(settings), settings)
     finally:
+        profiling.shutdown()
         telemetry.shutdown()
+
+
+def _exit_after_graceful_stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # through the ``finally`` of ``_api``
 
 
 def _serve_api(uvicorn: Any, app: Any, settings: Any) -> None:
@@ -38,14 +50,17 @@ def _serve_api(uvicorn: Any, app: Any, settings: Any) -> None:
 
 
 def _worker(_: argparse.Namespace) -> None:
+    from orderflow.telemetry.profiling import start_profiling
     from orderflow.telemetry.setup import configure_telemetry
     from orderflow.worker.main import run
 
     settings = get_settings()
     telemetry = configure_telemetry("orderflow-worker", settings.app.environment)
+    profiling = start_profiling(settings.profiling, "orderflow-worker")
     try:
         run(settings)
     finally:
+        profiling.shutdown()
         telemetry.shutdown()
 
 
@@ -54,7 +69,9 @@ def _migrate(args: argparse.Namespace) -> None:
 
     url = get_settings().database.url
     if args.action == "up":
-        migrate.upgrade(url, args.revision or "head")
+        migrate.upgrade(url, args.revision or "head", wait_seconds=args.wait_seconds)
+        if args.seed:
+            _seed(args)
     elif args.action == "down":
         migrate.downgrade(url, args.revision or "-1")
     elif args.action == "version":
@@ -80,6 +97,27 @@ def _seed(_: argparse.Namespace) -> None:
     print(f"seeded {asyncio.run(seed())} new products")
 
 
+def _staff(args: argparse.Namespace) -> None:
+    """Staff are made here, by whoever can reach the database, never through the API."""
+    from orderflow.domain.users.roles import Role
+    from orderflow.domain.users.service import set_role
+    from orderflow.resources import Resources
+
+    role = Role.STAFF if args.action == "grant" else Role.CUSTOMER
+
+    async def change() -> bool:
+        resources = Resources.open(get_settings())
+        try:
+            async with resources.sessions() as session:
+                return await set_role(session, args.email, role)
+        finally:
+            await resources.close()
+
+    if not asyncio.run(change()):
+        raise SystemExit(f"orderflow: no user with email {args.email!r}")
+    print(f"{args.email}: {role}")
+
+
 def _traffic(args: argparse.Namespace) -> None:
     from orderflow.traffic import run_traffic
 
@@ -103,6 +141,18 @@ def _dev(_: argparse.Namespace) -> None:
     run_dev()
 
 
+def _settings(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from orderflow.settings_docs import markdown_table, readme_with_table
+
+    if args.write_readme:
+        readme = Path(args.write_readme)
+        readme.write_text(readme_with_table(readme.read_text()))
+    else:
+        print(markdown_table(), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,8 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="database migrations")
     migrate.add_argument("action", choices=["up", "down", "version", "create"])
     migrate.add_argument("revision", nargs="?", help="target revision, or NAME for create")
+    migrate.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=0.0,
+        help="up: wait this long for the database to accept connections (a starting pod)",
+    )
+    migrate.add_argument(
+        "--seed", action="store_true", help="up: then load the demo catalog (idempotent)"
+    )
     migrate.set_defaults(run=_migrate)
     commands.add_parser("seed", help="load the demo catalog").set_defaults(run=_seed)
+    staff = commands.add_parser("staff", help="grant or revoke the staff role (fulfilment)")
+    staff.add_argument("action", choices=["grant", "revoke"])
+    staff.add_argument("email", help="the registered user's email")
+    staff.set_defaults(run=_staff)
     traffic = commands.add_parser("traffic", help="drive every endpoint in a realistic mix")
     traffic.add_argument("--base-url", default="http://127.0.0.1:8080")
     traffic.add_argument("--orders", type=int, default=20, help="orders to place, in total")
@@ -125,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "dev", help="run everything locally: throwaway PostgreSQL/Redis, API, worker"
     ).set_defaults(run=_dev)
+    settings = commands.add_parser(
+        "settings", help="print the configuration reference (every environment variable)"
+    )
+    settings.add_argument("--markdown", action="store_true", help="as a Markdown table (default)")
+    settings.add_argument(
+        "--write-readme", metavar="PATH", help="replace the table between the markers in PATH"
+    )
+    settings.set_defaults(run=_settings)
     return parser
 
 

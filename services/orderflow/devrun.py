@@ -47,7 +47,11 @@ def _orderflow(*args: str) -> list[str]:
 
 def run_dev() -> None:
     env = dict(os.environ)
+    # The one place that opts into development (relaxed secret checks, the public dev JWT
+    # secret): the settings and the images default to production.
     env.setdefault("ENVIRONMENT", "development")
+    # No email provider on a developer machine: the API's built-in sink logs what is sent.
+    env.setdefault("EMAIL_SINK_ENABLED", "true")
     stop = False
 
     def request_stop(*_: object) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import TYPE_CHECKING
 
 import msgspec
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from orderflow.db.migrate import MIGRATIONS_DIR
+from orderflow.db.migrate import schema_usable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -18,12 +16,6 @@ if TYPE_CHECKING:
     from orderflow.resources import Resources
 
 CHECK_TIMEOUT_SECONDS = 2.0
-
-
-@functools.cache
-def schema_head() -> str | None:
-    """The newest migration this build knows (read once from the migration scripts)."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 class HealthReport(msgspec.Struct, frozen=True):
@@ -35,14 +27,21 @@ class HealthReport(msgspec.Struct, frozen=True):
     def healthy(self) -> bool:
         return self.status == "healthy"
 
+    @property
+    def ready(self) -> bool:
+        """What the API's readiness means: it can serve with the database alone. Without
+        Redis reads fall back to the database and orders wait in the outbox, so a Redis
+        outage must not take the API out of its Service (the worker is gated on Redis)."""
+        return self.database == "healthy"
+
 
 async def _database_ok(resources: Resources) -> bool:
-    # Reachable is not enough: until migrations reach head (the chart's hook may still be
+    # Reachable is not enough: until the schema is one this build can use (migrations still
     # running) requests would fail, so the pod must not receive traffic yet. Same cost as
     # `SELECT 1`: one row from one tiny table.
     async with resources.engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    return bool(version == schema_head())
+    return schema_usable(version)
 
 
 async def _redis_ok(resources: Resources) -> bool:

@@ -1,4 +1,4 @@
-"""Issue 6 in the app chart: a HealthPolicy for the API and the worker, enabled by default,
+"""HealthPolicies in the app chart: one for the API and the worker, enabled by default,
 rendered only where the operator's CRD is served, plus the NetworkPolicies that let the
 operator's checks reach the bundled dependencies. Rendering here; the install on the test bed
 is in test_chart_install.py."""
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from tests.testbed.handle import K8sCluster
 
 PREFIX = f"{RELEASE}-orderflow"
+# helm template without -n renders into "default".
+NS = "default"
 EXTERNAL = CHART / "ci" / "external-values.yaml"
 MINIMAL = CHART / "ci" / "minimal-values.yaml"
 PROBE_TIMING = ("periodSeconds", "timeoutSeconds", "failureThreshold")
@@ -88,18 +90,23 @@ def test_policies_for_the_default_values() -> None:
         find(objects, "Deployment", component)
     assert "probes" not in specs["worker"]  # the worker keeps its own probes
     expected = [
-        {"name": "postgres", "type": "postgres", "address": f"{PREFIX}-postgresql:5432",
+        {"name": "postgres", "type": "postgres", "address": f"{PREFIX}-postgresql.{NS}.svc:5432",
          "intervalSeconds": 10, "timeoutSeconds": 3},
-        {"name": "redis", "type": "redis", "address": f"{PREFIX}-redis:6379",
+        {"name": "redis", "type": "redis", "address": f"{PREFIX}-redis.{NS}.svc:6379",
          "intervalSeconds": 10, "timeoutSeconds": 3},
-        {"name": "otel-collector", "type": "otlp", "address": f"http://{PREFIX}-collector:4318",
+        {"name": "otel-collector", "type": "otlp",
+         "address": f"http://{PREFIX}-collector.{NS}.svc:4318",
          "critical": False, "intervalSeconds": 10, "timeoutSeconds": 3},
     ]  # fmt: skip
-    assert specs["api"]["dependencies"] == expected
     assert specs["worker"]["dependencies"] == expected
-    # The collector address is the one the app exports to.
+    # The API serves without Redis (database reads, outbox): reported, never gating it.
+    api_expected = [dict(d, critical=False) if d["name"] == "redis" else d for d in expected]
+    assert specs["api"]["dependencies"] == api_expected
+    # The collector the app exports to (over OTLP/gRPC), probed on its OTLP/HTTP port and
+    # qualified with the namespace: the operator resolves it from its own namespace.
     env = container_env(find(objects, "Deployment", "api"))
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == expected[2]["address"]
+    app_endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"]
+    assert expected[2]["address"] == app_endpoint.replace(":4317", f".{NS}.svc:4318")
 
 
 def test_api_probes_are_the_deployments_own() -> None:
@@ -253,8 +260,10 @@ def test_rendered_policies_pass_the_api_servers_validation(
     assert sorted(o["metadata"]["name"] for o in items) == [f"{PREFIX}-api", f"{PREFIX}-worker"]
     for obj in items:
         # The server's defaults: dependencies are critical unless the chart says otherwise.
+        api = obj["metadata"]["name"].endswith("-api")
         for dep in obj["spec"]["dependencies"]:
-            assert dep["critical"] is (dep["type"] != "otlp"), dep
+            optional = dep["type"] == "otlp" or (api and dep["type"] == "redis")
+            assert dep["critical"] is not optional, dep
 
 
 @pytest.mark.k8s

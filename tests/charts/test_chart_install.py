@@ -1,4 +1,4 @@
-"""Issue 5: each values file installs with `helm install --wait` into a namespace enforcing the
+"""Each values file installs with `helm install --wait` into a namespace enforcing the
 restricted Pod Security profile; `helm upgrade` with changed values succeeds and keeps the
 generated secrets; `helm uninstall` leaves only what the README documents (PVCs); a wrong
 value fails `helm install` with a clear message. The same steps as `make up` on kind."""
@@ -175,12 +175,25 @@ def test_install_upgrade_uninstall(
     # Uninstall: nothing left but what is documented.
     k8s_cluster.helm("uninstall", RELEASE, "-n", ns, "--wait", "--timeout=120s")
 
+    # Objects the chart marks `helm.sh/resource-policy: keep` (the PostgreSQL password Secret,
+    # which the kept data volume was initialised with) stay too: README, "Uninstalling".
+    kept = {
+        (o["kind"], o["metadata"]["name"])
+        for o in parse(
+            k8s_cluster.helm("template", RELEASE, str(CHART), "-n", ns, *values_args(values)).stdout
+        )
+        if (o["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep"
+        and o["kind"] != "PersistentVolumeClaim"
+    }
+    assert set(secrets) >= {name for _, name in kept}, "kept objects were installed"
+
     def only_documented_left() -> bool:
-        rest = _leftovers(k8s_cluster, ns) - NAMESPACE_DEFAULTS
+        rest = _leftovers(k8s_cluster, ns) - NAMESPACE_DEFAULTS - kept
         return all(kind in LEFT_BY_DESIGN for kind, _ in rest)
 
     _wait_for(only_documented_left, "uninstall to remove everything but PVCs")
-    rest = _leftovers(k8s_cluster, ns) - NAMESPACE_DEFAULTS
+    assert kept <= _leftovers(k8s_cluster, ns), "kept objects survive the uninstall"
+    rest = _leftovers(k8s_cluster, ns) - NAMESPACE_DEFAULTS - kept
     claims = sorted(name for kind, name in rest if kind == "PersistentVolumeClaim")
     assert claims == sorted(_claims(k8s_cluster, ns, values))
     assert {name for kind, name in rest if kind != "PersistentVolumeClaim"} == (
@@ -213,10 +226,10 @@ def test_install_creates_the_healthpolicies(
     healthpolicy_crd: str,
     volumes: list[str],
 ) -> None:
-    """Issue 6 end to end, without running the operator (tests/operator does): with the operator
-    chart's CRDs in the cluster, `helm install` of the app chart with its default values into a
-    restricted namespace creates a HealthPolicy for the API and the worker, accepted by the API
-    server (schema, CEL rules, defaults), and the NetworkPolicies admitting the operator."""
+    """HealthPolicies end to end, without running the operator (tests/operator does): with the
+    operator chart's CRDs in the cluster, `helm install` of the app chart with its default values
+    into a restricted namespace creates a HealthPolicy for the API and the worker, accepted by
+    the API server (schema, CEL rules, defaults), and the NetworkPolicies admitting the operator."""
     ns = k8s_restricted_namespace
     _provide_volumes(k8s_cluster, ns, _claims(k8s_cluster, ns, None), volumes)
     installed = k8s_cluster.helm(
@@ -236,12 +249,14 @@ def test_install_creates_the_healthpolicies(
         assert name in deployments
         assert hp["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
         deps = {d["name"]: d for d in spec["dependencies"]}
-        assert deps["postgres"]["address"] == f"{PREFIX}-postgresql:5432"
-        assert deps["redis"]["address"] == f"{PREFIX}-redis:6379"
-        assert deps["otel-collector"]["address"] == f"http://{PREFIX}-collector:4318"
-        # critical is the CRD's default (true) except for the collector, which the chart sets.
+        # Named with their namespace: the operator resolves them from its own.
+        assert deps["postgres"]["address"] == f"{PREFIX}-postgresql.{ns}.svc:5432"
+        assert deps["redis"]["address"] == f"{PREFIX}-redis.{ns}.svc:6379"
+        assert deps["otel-collector"]["address"] == f"http://{PREFIX}-collector.{ns}.svc:4318"
+        # critical is the CRD's default (true) except where the chart sets it: the collector,
+        # and Redis for the API (which serves without it).
         assert {n: d["critical"] for n, d in deps.items()} == {
-            "postgres": True, "redis": True, "otel-collector": False,
+            "postgres": True, "redis": name.endswith("-worker"), "otel-collector": False,
         }  # fmt: skip
     api_probes = items[f"{PREFIX}-api"]["spec"]["probes"]
     assert api_probes["readiness"]["path"] == "/readyz"

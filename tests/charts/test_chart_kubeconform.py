@@ -1,4 +1,4 @@
-"""Issue 5: every rendered object validates strictly against the test bed's own API schemas."""
+"""Every rendered object validates strictly against the test bed's own API schemas."""
 
 from __future__ import annotations
 

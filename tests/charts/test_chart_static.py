@@ -1,5 +1,5 @@
-"""Issue 5: the chart without a cluster — lint, render, hygiene of every workload, the values
-schema, the synced copies of otel/ and grafana-dashboards/, NOTES, the memory budget."""
+"""The chart without a cluster — lint, render, hygiene of every workload, the values
+schema, the synced copy of otel/, NOTES, the memory budget."""
 
 from __future__ import annotations
 
@@ -139,8 +139,7 @@ def test_default_flows_are_exactly_the_architecture() -> None:
         if o["kind"] == "NetworkPolicy"
     }
     app_policies = {
-        "default-deny", "dns", "api", "worker", "migrations", "postgresql", "redis", "collector",
-        "lgtm",
+        "default-deny", "dns", "api", "worker", "postgresql", "redis", "collector", "lgtm",
     }  # fmt: skip
     # The operator's dependency checks (HealthPolicies): its pods -> what it checks, nothing else.
     operator_flows = {"postgresql": 5432, "redis": 6379, "collector": 4318}
@@ -186,23 +185,30 @@ def test_default_flows_are_exactly_the_architecture() -> None:
         return found
 
     assert peers(policies["postgresql"]["ingress"], "from") == {
-        ("api", 5432), ("worker", 5432), ("migrations", 5432),
+        ("api", 5432), ("worker", 5432),
     }  # fmt: skip
     assert peers(policies["redis"]["ingress"], "from") == {
-        ("api", 6379), ("worker", 6379), ("migrations", 6379),
+        ("api", 6379), ("worker", 6379),
     }  # fmt: skip
-    assert peers(policies["worker"]["egress"], "to") == {
-        ("postgresql", 5432), ("redis", 6379), ("collector", 4317), ("collector", 4318),
-        ("api", 8080),
-    }  # fmt: skip
+    worker_flows = {("postgresql", 5432), ("redis", 6379), ("collector", 4317), ("collector", 4318)}
+    worker_flows.add(("lgtm", 4040))  # profiles to Pyroscope (profiling follows lgtm.enabled)
+    assert peers(policies["worker"]["egress"], "to") == worker_flows  # no email provider
+    for args, email_flow in (
+        (["--set", "app.email.builtinSink=true"], ("api", 8080)),
+        (["--set", "app.email.url=https://mail.example/send"], ("*", 443)),
+    ):
+        worker = find(render(None, *args), "NetworkPolicy", "worker")
+        assert peers(worker["spec"]["egress"], "to") == worker_flows | {email_flow}, args
     assert "ingress" not in policies["worker"]  # nobody scrapes it unless configured
     assert peers(policies["api"]["ingress"], "from") == {("*", 8080)}
     assert peers(policies["collector"]["ingress"], "from") == {
         ("api", 4317), ("api", 4318), ("worker", 4317), ("worker", 4318),
-        ("migrations", 4317), ("migrations", 4318),
     }  # fmt: skip
-    assert peers(policies["collector"]["egress"], "to") == {("lgtm", 4317)}
-    assert peers(policies["lgtm"]["ingress"], "from") == {("collector", 4317), ("*", 3000)}
+    # and the operator's metrics, scraped by the collector (the operator's pods: no component)
+    assert peers(policies["collector"]["egress"], "to") == {("lgtm", 4317), ("*", 9090)}
+    assert peers(policies["lgtm"]["ingress"], "from") == {
+        ("collector", 4317), ("api", 4040), ("worker", 4040), ("*", 3000),
+    }  # fmt: skip
     assert "egress" not in policies["lgtm"]
     assert "egress" not in policies["postgresql"] and "egress" not in policies["redis"]
 
@@ -223,18 +229,54 @@ def test_default_memory_requests_stay_small() -> None:
     assert total <= MEMORY_BUDGET_MIB, totals
 
 
-def test_migrations_hook_runs_after_install_and_before_upgrade() -> None:
-    job = next(o for o in render(None) if o["kind"] == "Job")
-    annotations = job["metadata"]["annotations"]
-    assert annotations["helm.sh/hook"] == "post-install,pre-upgrade"
-    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
-    spec = job["spec"]["template"]["spec"]
-    assert [c["args"] for c in spec["initContainers"]] == [["migrate", "up"]]
-    assert [c["args"] for c in spec["containers"]] == [["seed"]]
-    minimal = next(o for o in render(CHART / "ci" / "minimal-values.yaml") if o["kind"] == "Job")
-    assert [c["args"] for c in minimal["spec"]["template"]["spec"]["containers"]] == [
-        ["migrate", "up"]
-    ]
+def test_migrations_run_in_the_api_pods_not_in_a_hook() -> None:
+    """A hook Job cannot be used: `post-install` runs only after `--wait` saw the API Ready,
+    which needs the schema (a first install could never finish); `pre-install` would wait
+    for a database the release has not created yet."""
+    objects = render(None)
+    assert not [o for o in objects if o["kind"] == "Job"]
+    assert not [o for o in objects if "helm.sh/hook" in o["metadata"].get("annotations", {})]
+    api = find(objects, "Deployment", "api")["spec"]["template"]["spec"]
+    (init,) = api["initContainers"]
+    assert init["name"] == "migrate"
+    assert init["args"] == ["migrate", "up", "--wait-seconds", "300", "--seed"]
+    assert init["image"] == api["containers"][0]["image"]
+    env = {e["name"]: e for e in init["env"]}
+    assert env["DATABASE_URL"] == container_env(find(objects, "Deployment", "api"))["DATABASE_URL"]
+    # The worker has no init container: it waits for the schema itself.
+    worker = find(objects, "Deployment", "worker")["spec"]["template"]["spec"]
+    assert "initContainers" not in worker
+    minimal = find(render(CHART / "ci" / "minimal-values.yaml"), "Deployment", "api")
+    assert minimal["spec"]["template"]["spec"]["initContainers"][0]["args"] == [
+        "migrate", "up", "--wait-seconds", "300",
+    ]  # fmt: skip
+    off = find(render(None, "--set", "migrations.enabled=false"), "Deployment", "api")
+    assert "initContainers" not in off["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("args", "enabled", "url"),
+    [
+        (["-f", str(CHART / "values-dev.yaml")], "true", "http://{prefix}-api:8080/_sink/email"),
+        (
+            ["--set", "app.email.url=https://mail.example/send"],
+            "false",
+            "https://mail.example/send",
+        ),
+    ],
+)
+def test_email_goes_to_the_configured_provider(args: list[str], enabled: str, url: str) -> None:
+    env = container_env(find(render(None, *args), "Deployment", "worker"))
+    assert env["EMAIL_SINK_ENABLED"]["value"] == enabled
+    assert env["EMAIL_SINK_URL"]["value"] == url.format(prefix=f"{RELEASE}-orderflow")
+
+
+def test_email_provider_url_from_a_secret() -> None:
+    args = ["--set", "app.email.existingSecret=mail", "--set", "app.email.url=ignored"]
+    env = container_env(find(render(None, *args), "Deployment", "worker"))
+    assert env["EMAIL_SINK_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "mail", "key": "EMAIL_SINK_URL",
+    }  # fmt: skip
 
 
 def test_app_environment_points_at_the_bundled_services() -> None:
@@ -245,10 +287,13 @@ def test_app_environment_points_at_the_bundled_services() -> None:
     assert env["DATABASE_URL"]["value"] == (
         f"postgresql://orderflow:$(DATABASE_PASSWORD)@{prefix}-postgresql:5432/orderflow"
     )
-    assert env["REDIS_URL"]["value"] == f"redis://{prefix}-redis:6379/0"
-    assert env["EMAIL_SINK_URL"]["value"] == f"http://{prefix}-api:8080/_sink/email"
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == f"http://{prefix}-collector:4318"
-    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
+    assert env["REDIS_URL"]["value"] == f"redis://:$(REDIS_PASSWORD)@{prefix}-redis:6379/0"
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"{prefix}-redis"
+    # No email provider in the shipped values: nothing sent, the public sink stays off.
+    assert env["EMAIL_SINK_ENABLED"]["value"] == "false"
+    assert "EMAIL_SINK_URL" not in env
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == f"http://{prefix}-collector:4317"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "grpc"
     assert env["OTEL_SERVICE_NAME"]["value"] == "orderflow-api"
     assert env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == f"{prefix}-app"
     # $(DATABASE_PASSWORD) expands only if defined earlier in the list.
@@ -269,7 +314,7 @@ def test_external_dependencies_replace_the_bundled_ones() -> None:
     components = {
         w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads(objects)
     }
-    assert components == {"api", "worker", "migrations"}
+    assert components == {"api", "worker"}
     env = container_env(find(objects, "Deployment", "api"))
     assert "@orderflow-db.example.test:5432/orderflow" in env["DATABASE_URL"]["value"]
     assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "REDIS_URL"
@@ -368,24 +413,14 @@ def test_incomplete_external_settings_fail_clearly(settings: list[str], message:
     assert message in proc.stderr, proc.stderr
 
 
-def test_chart_copies_of_collector_config_and_dashboards_are_in_sync() -> None:
-    """Helm reads nothing outside the chart: `make chart-sync` copies these in; a stale copy
-    fails here."""
+def test_chart_copy_of_the_collector_config_is_in_sync() -> None:
+    """Helm reads nothing outside the chart: `make chart-sync` copies the Collector
+    configuration in; a stale copy fails here. (The dashboards and rules are written into the
+    chart by their generator and checked in tests/dashboards/test_static.py.)"""
     source = REPO / "otel" / "collector.yaml"
     copy_ = CHART / "files" / "otel" / "collector.yaml"
     assert source.is_file(), "otel/collector.yaml is missing"
     assert copy_.is_file() and copy_.read_bytes() == source.read_bytes(), "run `make chart-sync`"
-    dashboards = {p.name: p.read_bytes() for p in (REPO / "grafana-dashboards").glob("*.json")}
-    folder = CHART / "files" / "grafana-dashboards"
-    copies = {p.name: p.read_bytes() for p in folder.glob("*.json")}
-    assert copies == dashboards, "run `make chart-sync`"
-    rules = {
-        p.name: p.read_bytes() for p in (REPO / "grafana-dashboards" / "alerts").glob("*.yaml")
-    }
-    rule_copies = {
-        p.name: p.read_bytes() for p in (CHART / "files" / "prometheus-rules").glob("*.yaml")
-    }
-    assert rule_copies == rules, "run `make chart-sync`"
 
 
 def _chart_copy(tmp_path: Path, dashboards: dict[str, str]) -> Path:
@@ -471,7 +506,8 @@ def test_collector_config_validates_with_the_charts_environment(
 
 def test_lgtm_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
     """The Prometheus configuration mounted into LGTM and the rules it loads are valid for the
-    pinned promtool; the rules are the synced grafana-dashboards/alerts."""
+    pinned promtool; the rules are the chart's files/prometheus-rules (rendered by
+    `make dashboards`)."""
     objects = render(None)
     config = find(objects, "ConfigMap", "lgtm-provisioning")["data"]["prometheus.yaml"]
     rules = find(objects, "ConfigMap", "lgtm-rules")["data"]
@@ -490,3 +526,25 @@ def test_lgtm_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout and "rules found" in proc.stdout, proc.stdout
+
+
+def test_the_worker_may_wait_for_the_schema_as_long_as_the_migration_may() -> None:
+    """The worker serves its probes only once the schema is usable: its startup budget covers
+    the migrate init container's wait, or a slow first install restarts it."""
+    for wait in (300, 900):
+        objects = render(None, "--set", f"migrations.waitSeconds={wait}")
+        worker = find(objects, "Deployment", "worker")
+        probe = worker["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+        assert probe["periodSeconds"] * probe["failureThreshold"] > wait
+
+
+def test_api_metrics_port_is_open_only_to_the_configured_scrapers() -> None:
+    scraper = {"namespaceSelector": {"matchLabels": {"team": "obs"}}}
+    objects = render(
+        None, "--set", "networkPolicy.metricsIngressFrom[0].namespaceSelector.matchLabels.team=obs"
+    )
+    policy = find(objects, "NetworkPolicy", "api")["spec"]["ingress"]
+    metrics = [r for r in policy if r["ports"] == [{"port": 9464, "protocol": "TCP"}]]
+    assert metrics == [{"ports": [{"port": 9464, "protocol": "TCP"}], "from": [scraper]}]
+    default = find(render(None), "NetworkPolicy", "api")["spec"]["ingress"]
+    assert all(r["ports"] != [{"port": 9464, "protocol": "TCP"}] for r in default)

@@ -1,4 +1,4 @@
-"""Issue 5: the API and worker images, built here from a locally made base (no registry), run
+"""The API and worker images, built here from a locally made base (no registry), run
 against real PostgreSQL and Redis the way the chart runs them: non-root, read-only root
 filesystem with /tmp writable, all capabilities dropped. They answer /healthz and /readyz,
 serve a request, and stop cleanly on SIGTERM within the pod's grace period."""
@@ -182,14 +182,17 @@ def test_api_container_serves_and_stops_on_sigterm(
             me = client.get("/api/user", headers=account.auth)
             assert me.status_code == 200, me.text
             assert me.json()["user"]["username"] == account.username
-        # Readiness follows the dependencies; liveness does not.
+        # Without Redis the API still serves (database reads, outbox): it stays ready, the
+        # detailed view names the outage, liveness never looks at dependencies.
         redis_server.stop(remove=False)
         try:
-            assert httpx.get(f"{base}/readyz", timeout=10).status_code == 503
+            assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+            detail = httpx.get(f"{base}/api/health", timeout=10)
+            assert detail.status_code == 503 and detail.json()["redis"] == "unhealthy"
             assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         finally:
             redis_server.start()
-        _wait_ok(f"{base}/readyz", name)
+        _wait_ok(f"{base}/api/health", name)
         elapsed = _stop_within_grace(name)
     print(f"api stopped {elapsed:.1f}s after SIGTERM")
 

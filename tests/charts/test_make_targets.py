@@ -1,5 +1,6 @@
-"""Issue 5: `make up` (kind, cannot run here) takes the same steps as the install tests, and
-`make chart-sync` keeps the chart's copies of otel/ and grafana-dashboards/ current."""
+"""`make up` (kind, cannot run here) takes the same steps as the install tests, `make
+chart-sync` keeps the chart's copy of otel/ current and `make dashboards` writes the chart's
+dashboards and rules."""
 
 from __future__ import annotations
 
@@ -31,3 +32,11 @@ def test_make_up_matches_the_tested_install_path() -> None:
 
 def test_make_images_uses_the_tested_script() -> None:
     assert "k8s/base-image/images.sh" in _dry_run("images")
+
+
+def test_make_dashboards_writes_the_chart_files_in_one_step() -> None:
+    """One command regenerates: the generator writes into the chart; chart-sync copies only
+    the Collector configuration."""
+    assert ".venv/bin/python -m orderflow_dashboards\n" in _dry_run("dashboards")
+    assert "orderflow_dashboards --check" in _dry_run("dashboards-check")
+    assert "dashboards" not in _dry_run("chart-sync")

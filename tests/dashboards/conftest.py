@@ -32,6 +32,7 @@ from tests.support.processes import ServiceProcess, wait_http_ok
 
 HERE = Path(__file__).resolve().parent
 COLLECTOR_CONFIG = HERE / "collector-selfmetrics.yaml"
+COLLECTOR_JOB = "orderflow-collector"
 #: Legacy (underscore) label names for the Collector's job: with Prometheus 3's default UTF-8
 #: scheme its processor metrics carry a label `otel.signal` instead of `otel_signal`.
 COLLECTOR_SCRAPE_OPTIONS = {
@@ -245,6 +246,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "DATABASE_URL": postgres.url,
             "REDIS_URL": redis.url,
             "EMAIL_SINK_URL": f"http://127.0.0.1:{api_port}/_sink/email",
+            "EMAIL_SINK_ENABLED": "true",
             "OTEL_SDK_DISABLED": "false",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.http_port}",
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",
@@ -271,10 +273,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             {
                 "orderflow-api": f"127.0.0.1:{api_port}",
                 "orderflow-worker": f"127.0.0.1:{worker_port}",
-                "otel-collector": f"127.0.0.1:{collector_metrics_port}",
+                # The job the Collector's own telemetry resource names it in the chart
+                # (service.name in otel/collector.yaml): the dashboards select it by job.
+                COLLECTOR_JOB: f"127.0.0.1:{collector_metrics_port}",
             },
             _render_rules(workdir),
-            job_options={"otel-collector": COLLECTOR_SCRAPE_OPTIONS},
+            job_options={COLLECTOR_JOB: COLLECTOR_SCRAPE_OPTIONS},
         )
         stack = Stack(env, workdir, api_port, worker_port, collector_metrics_port, api, prom)
         cleanup.callback(stack.stop_api)

@@ -16,32 +16,37 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
-import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import yaml
+from k8s.testbed.procs import Process, ProcessError, http_ok
 from k8s.testbed.tools import ensure
 
+from orderflow_dashboards import render
+from tests.testbed.wait import wait_until
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARDS_DIR = REPO / "grafana-dashboards"
-ALERTS_DIR = DASHBOARDS_DIR / "alerts"
-RULE_FILES = sorted(ALERTS_DIR.glob("*.yaml"))
+CHART = REPO / "charts" / "orderflow"
+#: The files the chart ships, written there by ``python -m orderflow_dashboards``.
+DASHBOARDS_DIR = CHART / render.DASHBOARDS_DIR
+RULES_DIR = CHART / render.RULES_DIR
+RULE_FILES = sorted(RULES_DIR.glob("*.yaml"))
 TIME_SCALE = 60
+T = TypeVar("T")
 KNOWN_DATASOURCES = {"prometheus", "tempo", "loki"}
 
-#: Grafana's built-in variables and the dashboards' own, as the test substitutes them.
+#: Grafana's built-in variables and the dashboards' own, as the fast live test substitutes them.
 #: Multi-value variables become ``.*`` (Grafana's "All"); a rate interval of 30 s holds ~30
-#: samples at the test's 1 s scrape interval.
+#: samples at that test's 1 s scrape interval. The shipped values come from the rendered chart
+#: (shipped.py: ``Shipped.variables``).
 TEST_VARIABLES = {
     "$__rate_interval": "30s",
     "$__interval": "5s",
@@ -117,9 +122,12 @@ class PanelQuery:
 
     @property
     def resolved(self) -> str:
+        return self.resolve(TEST_VARIABLES)
+
+    def resolve(self, variables: dict[str, str]) -> str:
         expr = self.expr
-        for name in sorted(TEST_VARIABLES, key=len, reverse=True):
-            expr = expr.replace(name, TEST_VARIABLES[name])
+        for name in sorted(variables, key=len, reverse=True):
+            expr = expr.replace(name, variables[name])
         return expr
 
     def __str__(self) -> str:
@@ -170,7 +178,7 @@ def signal_of(expr: str) -> str:
 # ---------------------------------------------------------------------------- Prometheus
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(ProcessError):
     pass
 
 
@@ -183,7 +191,12 @@ class Prometheus:
     targets: dict[str, str]  # job name -> host:port
     rule_files: list[Path] = field(default_factory=list)
     job_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra scrape config
-    process: subprocess.Popen[bytes] | None = None
+    #: A complete configuration to run instead of the generated one (e.g. the chart's own).
+    raw_config: dict[str, Any] | None = None
+    extra_flags: list[str] = field(default_factory=list)
+    #: Alertmanagers (host:port) the firing and resolved alerts are sent to.
+    alertmanagers: list[str] = field(default_factory=list)
+    process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -197,12 +210,18 @@ class Prometheus:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def config(self) -> dict[str, Any]:
+        if self.raw_config is not None:
+            return self.raw_config
+        alerting = {
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]}
+        }
         return {
             "global": {
                 "scrape_interval": "1s",
                 "scrape_timeout": "1s",
                 "evaluation_interval": "1s",
             },
+            **(alerting if self.alertmanagers else {}),
             "rule_files": [str(p) for p in self.rule_files],
             "scrape_configs": [
                 {
@@ -222,41 +241,24 @@ class Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(binary),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--enable-feature=exemplar-storage",
-                    "--web.enable-lifecycle",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusError(f"prometheus exited:\n{self.log()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        raise PrometheusError(f"prometheus not ready in 60 s:\n{self.log()[-4000:]}")
+        argv = [
+            str(binary),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            *(self.extra_flags or ["--enable-feature=exemplar-storage"]),
+            "--web.enable-lifecycle",
+        ]
+        self.process = Process(argv, self.log_path)
+        self.process.start(
+            http_ok(f"{self.url}/-/ready"), timeout=60, interval=0.2, error=PrometheusError
+        )
+        return self
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
 
     # ---- HTTP API
 
@@ -312,17 +314,9 @@ def finite_values(result: list[dict[str, Any]]) -> list[float]:
     return values
 
 
-def wait_for(
-    predicate: Any, timeout: float, what: str, interval: float = 0.5
-) -> Any:  # pragma: no cover - trivial
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not within {timeout:.0f}s (last: {last!r})")
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
+    """The shared polling helper, with the argument order these tests use."""
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what)
 
 
 @contextlib.contextmanager

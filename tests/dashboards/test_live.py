@@ -16,6 +16,10 @@ recording rule and every alert rule (comparisons made ``bool``) is evaluated ove
 time range: each must return at least one value; every metric name and every label selector
 used must match series. Rule windows and ``for:`` durations are the production ones divided by
 60 (promstack.py explains why that is faithful).
+
+This is a fast setting on purpose (1 s scrapes of ``/metrics``, ``$__rate_interval`` 30 s) so the
+faults fit in minutes; the settings and the OTLP path the chart ships, read from the rendered
+chart, are proven by ``test_shipped.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The operator dashboard (grafana-dashboards/operator.json) against the real operator.
+"""The operator dashboard (charts/orderflow/files/grafana-dashboards/operator.json) against
+the real operator.
 
 The operator only runs against a Kubernetes API, so this test uses the operator tests' bed
 (tests/operator/conftest.py ``operator_bed``: the test bed cluster, the chart's CRDs and RBAC,

@@ -9,15 +9,13 @@ from pathlib import Path
 import yaml
 
 from tests.dashboards.promstack import (
-    ALERTS_DIR,
     RULE_FILES,
     mask_durations,
     prometheus_binaries,
     render_rules_for_test,
     scaled,
 )
-
-UNIT_TESTS = sorted((ALERTS_DIR / "tests").glob("*.yaml"))
+from tests.dashboards.rule_tests import unit_tests, write_unit_tests
 
 
 def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -46,11 +44,25 @@ def test_check_rules_catches_a_broken_rule(tmp_path: Path) -> None:
     assert _promtool("check", "rules", str(bad)).returncode != 0
 
 
-def test_rule_unit_tests() -> None:
-    assert UNIT_TESTS
-    out = _promtool("test", "rules", *map(str, UNIT_TESTS), cwd=ALERTS_DIR / "tests")
+def test_rule_unit_tests(tmp_path: Path) -> None:
+    """``promtool test rules`` on the shipped rule files; the test file is derived from the
+    rules (rule_tests.py) and written to a tmp dir."""
+    out = _promtool("test", "rules", str(write_unit_tests(RULE_FILES, tmp_path)))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SUCCESS" in out.stdout
+
+
+def test_rule_unit_tests_catch_a_silent_alert(tmp_path: Path) -> None:
+    """Not vacuous: with an alert's expression that never fires, promtool fails."""
+    alerts = next(p for p in RULE_FILES if p.name == "alerts.yaml")
+    broken = yaml.safe_load(alerts.read_text())
+    rule = next(r for g in broken["groups"] for r in g["rules"] if r.get("alert"))
+    rule["expr"] = "vector(1) == 2"
+    copy = tmp_path / "alerts.yaml"
+    copy.write_text(yaml.safe_dump(broken))
+    files = [copy if p == alerts else p for p in RULE_FILES]
+    out = _promtool("test", "rules", str(write_unit_tests(files, tmp_path)))
+    assert out.returncode != 0, out.stdout
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
@@ -63,10 +75,9 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     }
     fires: set[str] = set()
     quiet: set[str] = set()
-    for path in UNIT_TESTS:
-        for test in yaml.safe_load(path.read_text())["tests"]:
-            for case in test.get("alert_rule_test", []):
-                (fires if case["exp_alerts"] else quiet).add(case["alertname"])
+    for test in unit_tests(RULE_FILES)["tests"]:
+        for case in test.get("alert_rule_test", []):
+            (fires if case["exp_alerts"] else quiet).add(case["alertname"])
     assert alerts - fires == set(), "alerts never shown to fire"
     assert alerts - quiet == set(), "alerts never shown to stay quiet"
 

@@ -1,1 +1,1 @@
-"""Issue 9: the Tiltfile, skaffold.yaml and the users' kind workflow, checked by the real tools."""
+"""The Tiltfile, skaffold.yaml and the users' kind workflow, checked by the real tools."""

@@ -155,7 +155,8 @@ def expected_render(tools: dict[str, Path], profiles: list[str]) -> str:
         "--set",
         "replicas=1",
     )
-    return app + "\n---\n" + operator
+    # skaffold.yaml lists the operator first (its CRD before the app chart's HealthPolicies).
+    return operator + "\n---\n" + app
 
 
 def test_skaffold_is_the_pinned_build(tools: dict[str, Path], env: dict[str, str]) -> None:
@@ -252,3 +253,11 @@ def test_a_broken_config_fails(tools: dict[str, Path], env: dict[str, str], tmp_
     )
     assert proc.returncode != 0
     assert "nope.yaml" in proc.stdout + proc.stderr
+
+
+def test_the_operator_release_deploys_before_the_app() -> None:
+    """Skaffold installs releases in list order; the app chart renders its HealthPolicies only
+    when the operator's CRD is already served."""
+    releases = skaffold_config()["deploy"]["helm"]["releases"]
+    assert [r["name"] for r in releases] == ["orderflow-operator", "orderflow"]
+    assert releases[0]["createNamespace"] is True

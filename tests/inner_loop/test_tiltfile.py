@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 NAMESPACE = "orderflow-dev"
 # image -> (Dockerfile, target, package directory in the repo, package name)
 IMAGES = {
-    "orderflow-api": ("services/Dockerfile", "api", "services/orderflow", "orderflow"),
-    "orderflow-worker": ("services/Dockerfile", "worker", "services/orderflow", "orderflow"),
+    "orderflow-api": ("Dockerfile", "api", "services/orderflow", "orderflow"),
+    "orderflow-worker": ("Dockerfile", "worker", "services/orderflow", "orderflow"),
     "orderflow-operator": (
-        "operator/Dockerfile",
-        "",
+        "Dockerfile",
+        "operator",
         "operator/orderflow_operator",
         "orderflow_operator",
     ),
@@ -118,7 +118,7 @@ def test_live_update_syncs_repo_sources_into_the_dev_package(
         for local, _ in syncs:
             assert (REPO / local / "__init__.py").is_file(), f"{local} is not a package"
         # Dependency changes rebuild the image; then the process restarts (dev layer PID 1).
-        assert spec["stopPaths"] == ["pyproject.toml", "uv.lock"]
+        assert spec["stopPaths"] == ["pyproject.toml", "uv.lock", "operator/pyproject.toml"]
         for path in spec["stopPaths"]:
             assert (REPO / path).is_file()
         assert [e["args"] for e in spec["execs"]] == [["sh", "-c", "kill -HUP 1"]]
@@ -127,21 +127,21 @@ def test_live_update_syncs_repo_sources_into_the_dev_package(
 
 
 def test_the_synced_package_is_what_the_image_installs() -> None:
-    # services/Dockerfile installs the project non-editable into /opt/orderflow; the operator
-    # image copies its package to /opt/operator. The dev layer finds either by import.
-    services = (REPO / "services" / "Dockerfile").read_text()
-    assert "COPY services/orderflow ./services/orderflow" in services
-    assert "--no-editable" in services
-    operator = (REPO / "operator" / "Dockerfile").read_text()
-    assert "COPY operator/orderflow_operator /opt/operator/orderflow_operator" in operator
-    assert "PYTHONPATH=/opt/operator" in operator
+    # The Dockerfile installs each package non-editable into its own virtualenv
+    # (/opt/orderflow, /opt/orderflow-operator); the dev layer tells them apart by the
+    # operator's virtualenv and finds the package directory by import.
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "COPY services/orderflow ./services/orderflow" in dockerfile
+    assert "COPY operator/orderflow_operator ./operator/orderflow_operator" in dockerfile
+    assert dockerfile.count("--no-editable") == 4
+    assert "UV_PROJECT_ENVIRONMENT=/opt/orderflow-operator" in dockerfile
+    assert "[ -x /opt/orderflow-operator/bin/python ]" in (REPO / "Tiltfile").read_text()
 
 
 def test_helm_workloads_labels_and_dependencies(manifests: dict[str, dict[str, Any]]) -> None:
     expected = {
         "api": ("Deployment", "orderflow-api", "app"),
         "worker": ("Deployment", "orderflow-worker", "app"),
-        "migrations": ("Job", "orderflow-migrations", "app"),
         "postgresql": ("StatefulSet", "orderflow-postgresql", "data"),
         "redis": ("Deployment", "orderflow-redis", "data"),
         "collector": ("Deployment", "orderflow-collector", "observability"),
@@ -155,15 +155,17 @@ def test_helm_workloads_labels_and_dependencies(manifests: dict[str, dict[str, A
         assert [w["metadata"]["name"] for w in workloads] == [name], resource
         assert workloads[0]["metadata"]["namespace"] == NAMESPACE
     assert manifests["api"]["ResourceDependencies"] == ["postgresql", "redis"]
-    # The migration Job runs at `tilt up`, then only when asked (a save never re-runs it).
-    assert manifests["migrations"]["TriggerMode"] != manifests["api"]["TriggerMode"]
+    # Migrations are the API pod's init container (no Job resource): a live update restarts
+    # only the main process, so a save never re-runs them.
+    assert "migrations" not in manifests
+    api = next(o for o in _objects(manifests["api"]) if o["kind"] == "Deployment")
+    assert [c["name"] for c in api["spec"]["template"]["spec"]["initContainers"]] == ["migrate"]
 
 
 def test_workloads_run_the_built_images(manifests: dict[str, dict[str, Any]]) -> None:
     for resource, image in [
         ("api", "orderflow-api"),
         ("worker", "orderflow-worker"),
-        ("migrations", "orderflow-api"),
         ("operator", "orderflow-operator"),
     ]:
         assert manifests[resource]["DeployTarget"]["imageMaps"] == [image]
@@ -259,3 +261,25 @@ def test_a_workload_the_chart_does_not_render_fails(tools: dict[str, Path], tmp_
     proc = tiltfile_result(tools, tmp_path, root / "Tiltfile")
     assert proc.returncode == 5, proc.stdout[-500:] + proc.stderr
     assert "orderflow-x" in proc.stderr
+
+
+def test_health_policies_are_deployed_with_the_workloads(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    """The Tiltfile deploys the operator's CRD itself, so the app chart is rendered with the
+    HealthPolicy API declared: both policies reach the cluster (helm() alone renders none)."""
+    deployed = [m for m in manifests.values() if m.get("DeployTarget", {}).get("yaml")]
+    policies = [
+        o for manifest in deployed for o in _objects(manifest) if o["kind"] == "HealthPolicy"
+    ]
+    assert sorted(p["metadata"]["name"] for p in policies) == [
+        "orderflow-api",
+        "orderflow-worker",
+    ]
+    crds = [
+        o["metadata"]["name"]
+        for manifest in deployed
+        for o in _objects(manifest)
+        if o["kind"] == "CustomResourceDefinition"
+    ]
+    assert "healthpolicies.orderflow.dev" in crds

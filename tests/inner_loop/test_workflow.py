@@ -75,14 +75,26 @@ def test_workflow_uses_what_the_repository_has() -> None:
     # Both charts installed; they exist.
     for chart in re.findall(r"helm upgrade --install \S+ (\S+)", script):
         assert (REPO / chart / "Chart.yaml").is_file(), chart
-    # The k8s suites through the fixture's existing-cluster path.
+    # The k8s suites through pytest-kubernetes' kind provider, on the cluster made above.
     pytest_step = next(
         s for s in workflow["jobs"]["kubernetes"]["steps"] if "pytest" in str(s.get("run", ""))
     )
-    assert "ORDERFLOW_TEST_KUBECONFIG" in pytest_step["env"]
-    assert "ORDERFLOW_TEST_KUBECONFIG" in (REPO / "tests" / "testbed" / "plugin.py").read_text()
-    command = pytest_step["run"].split()
+    command = pytest_step["run"].replace("\\\n", " ").split()
     command = command[command.index("pytest") :]
+
+    def option(name: str) -> str:
+        return str(command[command.index(name) + 1]).strip('"')
+
+    assert option("--k8s-provider") == "kind"
+    # Named as pytest-kubernetes names its clusters (it prefixes `pytest-` otherwise), so its
+    # `kind load` reaches the cluster the workflow created.
+    assert option("--k8s-cluster-name") == "$KIND_CLUSTER"
+    assert workflow["env"]["KIND_CLUSTER"].startswith("pytest-")
+    # The kubeconfig is named explicitly (the suites ignore the KUBECONFIG exported for the
+    # steps above), and it is the one the create step writes.
+    assert option("--k8s-kubeconfig-override") == "$KIND_KUBECONFIG"
+    assert pytest_step["env"]["KIND_KUBECONFIG"] == "${{ runner.temp }}/kubeconfig"
+    assert '--kubeconfig "$RUNNER_TEMP/kubeconfig"' in script
     assert command[command.index("-m") + 1] == "k8s"
     suites = [arg for arg in command if arg.startswith("tests/")]
     assert suites

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from orderflow.devservices import Postgres, Redis, free_port
+from tests.support.api_client import Account, register
 from tests.support.database import Database
 from tests.support.email_sink import RecordingEmailSink
 from tests.support.processes import ServiceProcess, wait_http_ok
@@ -48,6 +49,9 @@ def base_env(
         "OUTBOX_POLL_SECONDS": "0.5",
         "WORKER_METRICS_PORT": "0",
         "CACHE_TTL_SECONDS": "30",
+        # Expired reservations are swept only by APIs that a test starts for it: with every API
+        # on the shared database sweeping, who returned a unit would be a race.
+        "RESERVATION_SWEEP_SECONDS": "3600",
     }
     subprocess.run(
         [sys.executable, "-m", "orderflow.cli", "migrate", "up"],
@@ -143,5 +147,29 @@ def make_product(db: Database) -> Callable[..., str]:
             available,
         )
         return item_id
+
+    return create
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``orderflow ARGS`` as an operator would type it, with the test servers' settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "orderflow.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def make_staff(base_env: dict[str, str]) -> Callable[[httpx.Client], Account]:
+    """Register an account and make it staff the only way there is: the command line."""
+
+    def create(client: httpx.Client) -> Account:
+        account = register(client, prefix="staff")
+        granted = run_cli(base_env, "staff", "grant", account.email)
+        assert granted.returncode == 0, granted.stderr
+        return account
 
     return create

@@ -88,18 +88,6 @@ def test_list_filters_pagination_and_favorited_flag(client: httpx.Client) -> Non
     assert_error(client.get("/api/articles", params={"limit": 0}), 400, "limit")
 
 
-def test_favorite_is_idempotent(client: httpx.Client) -> None:
-    author, fan = register(client), register(client)
-    slug = _create(client, author)
-    for _ in range(3):
-        body = client.post(f"/api/articles/{slug}/favorite", headers=fan.auth).json()
-    assert body["article"]["favoritesCount"] == 1 and body["article"]["favorited"] is True
-    for _ in range(2):
-        body = client.delete(f"/api/articles/{slug}/favorite", headers=fan.auth).json()
-    assert body["article"]["favoritesCount"] == 0 and body["article"]["favorited"] is False
-    assert_error(client.post("/api/articles/no-such-slug/favorite", headers=fan.auth), 404)
-
-
 def test_favorites_count_is_exact_under_concurrency(client: httpx.Client, api_url: str) -> None:
     author = register(client)
     slug = _create(client, author)

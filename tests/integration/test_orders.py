@@ -109,6 +109,7 @@ def test_status_transitions(
     make_product: Callable[..., str],
     worker: WorkerControl,
     db: Database,
+    make_staff: Callable[[httpx.Client], Account],
 ) -> None:
     account = register(client)
     item = make_product(available=4)
@@ -118,18 +119,23 @@ def test_status_transitions(
     assert_error(
         client.patch(patch, json={"status": "confirmed"}, headers=account.auth), 409, "saga"
     )
-    assert_error(client.patch(patch, json={"status": "delivered"}, headers=account.auth), 409)
+    assert_error(client.patch(patch, json={"status": "delivered"}, headers=account.auth), 403)
     assert_error(client.patch(patch, json={"status": "bogus"}, headers=account.auth), 400)
     cancelled = client.patch(patch, json={"status": "cancelled"}, headers=account.auth)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert db.value("SELECT available FROM products WHERE id = $1", item) == 4
-    assert_error(client.patch(patch, json={"status": "shipped"}, headers=account.auth), 409)
+    assert_error(client.patch(patch, json={"status": "shipped"}, headers=account.auth), 403)
     # The worker, back, finds the cancelled order and leaves it alone.
     worker.start()
     confirmed_id = place(client, account, item).json()["id"]
     wait_until(lambda: status_of(client, account, confirmed_id) == "confirmed")
     assert status_of(client, account, order_id) == "cancelled"
     ship = f"/api/orders/{confirmed_id}/status"
-    assert client.patch(ship, json={"status": "shipped"}, headers=account.auth).status_code == 200
-    delivered = client.patch(ship, json={"status": "delivered"}, headers=account.auth)
+    # Fulfilment is staff's: the customer may not declare their own order shipped...
+    assert_error(client.patch(ship, json={"status": "shipped"}, headers=account.auth), 403, "staff")
+    staff = make_staff(client)
+    assert client.patch(ship, json={"status": "shipped"}, headers=staff.auth).status_code == 200
+    assert_error(client.patch(ship, json={"status": "delivered"}, headers=account.auth), 403)
+    delivered = client.patch(ship, json={"status": "delivered"}, headers=staff.auth)
     assert delivered.json()["status"] == "delivered"
+    assert_error(client.patch(ship, json={"status": "cancelled"}, headers=account.auth), 409)

@@ -1,1 +1,1 @@
-"""Acceptance tests of the Kubernetes test bed (issue 4)."""
+"""Acceptance tests of the Kubernetes test bed."""

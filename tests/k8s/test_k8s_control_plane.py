@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: the control plane behaves like a real cluster."""
+"""Test bed acceptance: the control plane behaves like a real cluster."""
 
 from __future__ import annotations
 

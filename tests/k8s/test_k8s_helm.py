@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: `helm install --wait` of a small chart completes."""
+"""Test bed acceptance: `helm install --wait` of a small chart completes."""
 
 from __future__ import annotations
 

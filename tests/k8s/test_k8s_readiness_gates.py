@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: pod readiness gates are honoured (the operator depends on it).
+"""Test bed acceptance: pod readiness gates are honoured (the operator depends on it).
 
 On the test bed this exercises the project's kwok stages; on kind, the real kubelet.
 """

@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: a warm machine rebuilds nothing; every tool is the pinned build."""
+"""Test bed acceptance: a warm machine rebuilds nothing; every tool is the pinned build."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from k8s.testbed.tools import gotool as _gotool
 if TYPE_CHECKING:
     from tests.testbed.handle import K8sCluster
 
-pytestmark = pytest.mark.k8s
+# The test bed's own tools: deselected when the suites run on another cluster (kind), which
+# then builds no control-plane component.
+pytestmark = [pytest.mark.k8s, pytest.mark.testbed]
 
 
 def test_warm_cache_builds_nothing(

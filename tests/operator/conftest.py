@@ -1,41 +1,30 @@
-"""Operator tests: the package lives in operator/ (not installed into the venv), so put that
-directory on sys.path before any test module imports ``orderflow_operator``."""
+"""Operator tests. The operator is its own package (operator/, a workspace member installed in
+the dev venv), imported like any dependency.
+
+The fixtures below run the operator for real: its CRDs and RBAC from the chart, a process of
+``python -m orderflow_operator`` authenticated with a token of the chart's ServiceAccount (so the
+tests prove the least-privilege rules are enough), real dependency servers."""
 
 from __future__ import annotations
 
+import json
 import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-OPERATOR_DIR = Path(__file__).resolve().parents[2] / "operator"
-if str(OPERATOR_DIR) not in sys.path:
-    sys.path.insert(0, str(OPERATOR_DIR))
+import httpx
+import pytest
+from k8s.testbed.procs import Process, free_port, http_ok
 
-
-# --- The operator on the test bed --------------------------------------------------------------
-# Everything below runs the operator for real: its CRDs and RBAC from the chart, a process of
-# `python -m orderflow_operator` authenticated with a token of the chart's ServiceAccount (so
-# the tests prove the least-privilege rules are enough), real dependency servers.
-
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-
-from orderflow.devservices import free_port  # noqa: E402
-from tests.operator.otlp_receiver import OtlpReceiver  # noqa: E402
-from tests.testbed.wait import wait_until  # noqa: E402
+from tests.operator.otlp_receiver import OtlpReceiver
 
 if TYPE_CHECKING:
     from tests.testbed.handle import K8sCluster
 
-REPO = OPERATOR_DIR.parent
+REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "orderflow-operator"
 RELEASE = "orderflow-operator"  # the chart's full name, hence the ServiceAccount's name
 PEERING = "orderflow-operator"
@@ -47,49 +36,38 @@ class OperatorProcess:
     namespace: str
     log_path: Path
     otlp_endpoint: str
+    verbose: bool = False  # --verbose: kopf and every library at DEBUG
     liveness_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: Process | None = None
 
     def start(self) -> OperatorProcess:
         env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(OPERATOR_DIR), os.environ.get("PYTHONPATH", "")]),
             "KUBECONFIG": str(self.kubeconfig),
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orderflow_operator",
-                "--namespace",
-                self.namespace,
-                "--peering",
-                PEERING,
-                "--liveness-port",
-                str(self.liveness_port),
-                "--metrics-port",
-                str(self.metrics_port),
-            ],
-            env=env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
+        argv = [
+            sys.executable,
+            "-m",
+            "orderflow_operator",
+            "--namespace",
+            self.namespace,
+            "--peering",
+            PEERING,
+            "--liveness-port",
+            str(self.liveness_port),
+            "--metrics-port",
+            str(self.metrics_port),
+            *(["--verbose"] if self.verbose else []),
+        ]
+        # Signals reach the operator alone, as the kubelet sends them to the container.
+        self.process = Process(argv, self.log_path, env, own_session=False).start(
+            http_ok(f"http://127.0.0.1:{self.liveness_port}/healthz"),
+            timeout=60,
+            error=AssertionError,
         )
-        wait_until(self._live, timeout=60, what=f"operator liveness endpoint\n{self.log()[-3000:]}")
         return self
-
-    def _live(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"operator exited {self.process.returncode}:\n{self.log()[-5000:]}"
-            )
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
 
     def checks_done(self, namespace: str, policy: str) -> float:
         """How many checks this process ran for a policy (its check-duration histogram)."""
@@ -110,15 +88,9 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
 
 
 @dataclass
@@ -176,8 +148,11 @@ def _token_kubeconfig(cluster: K8sCluster, namespace: str, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def operator_bed(
-    k8s_cluster: K8sCluster, tmp_path_factory: pytest.TempPathFactory
+    k8s_cluster: K8sCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OperatorBed]:
+    """A test module may set ``OPERATOR_VERBOSE = True`` to run the operator with --verbose."""
     suffix = uuid.uuid4().hex[:6]
     ops, app = f"op-system-{suffix}", f"op-apps-{suffix}"
     tmp = tmp_path_factory.mktemp("operator")
@@ -194,6 +169,7 @@ def operator_bed(
         namespace=app,
         log_path=tmp / "operator.log",
         otlp_endpoint=receiver.endpoint,
+        verbose=bool(getattr(request.module, "OPERATOR_VERBOSE", False)),
     )
     operator.start()
     bed = OperatorBed(k8s_cluster, ops, app, operator, receiver, operator.kubeconfig)
@@ -208,3 +184,8 @@ def operator_bed(
         receiver.stop()
         for ns in (app, ops):
             k8s_cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
+        # The chart's admission policy is cluster-scoped (named after the namespace).
+        k8s_cluster.kubectl(
+            "delete", "validatingadmissionpolicy,validatingadmissionpolicybinding",
+            f"{RELEASE}-{ops}", f"{RELEASE}-{ops}-pods", "--ignore-not-found",
+        )  # fmt: skip

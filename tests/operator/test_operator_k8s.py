@@ -1,15 +1,18 @@
-"""Issue 6 acceptance: the real operator on the test bed, gating real pods on real PostgreSQL
+"""Operator acceptance: the real operator on the test bed, gating real pods on real PostgreSQL
 and Redis (started here), running with the chart's ServiceAccount and RBAC.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import ssl
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+import httpx
 import pytest
 
 from tests.operator.conftest import CHART, PEERING, OperatorProcess
@@ -147,6 +150,9 @@ def test_gate_follows_real_dependencies(
     cluster.kubectl(
         "create", "secret", "generic", "shop-db", "-n", ns, f"--from-literal=dsn={postgres.url}"
     )
+    # Opted in to health checks (the operator reads no other Secret), this key only.
+    cluster.kubectl("label", "secret/shop-db", "-n", ns, "orderflow.dev/health-check=true")
+    cluster.kubectl("annotate", "secret/shop-db", "-n", ns, "orderflow.dev/health-check-keys=dsn")
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("shop"))
     cluster.kubectl(
         "apply",
@@ -572,6 +578,95 @@ def test_real_requests_with_the_operator_token_are_forbidden(operator_bed: Opera
     assert result.returncode != 0 and "forbidden" in result.stderr.lower()
     assert len(_pods(cluster, ns, "victim")) == 1
     cluster.kubectl("delete", "deployment/victim", "-n", ns)
+
+
+def test_operator_identity_may_change_probes_and_its_gate_only(operator_bed: OperatorBed) -> None:
+    """RBAC's `patch` on a Deployment covers every field; the chart's admission policy holds
+    the operator's ServiceAccount to probes, its readiness gate and its own annotations."""
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    as_operator = ["--kubeconfig", str(operator_bed.sa_kubeconfig)]
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("guarded", replicas=1))
+
+    def patch(*ops: dict[str, Any], who: list[str] = as_operator) -> Any:
+        return cluster.kubectl(
+            *who, "patch", "deployment/guarded", "-n", ns, "--type=json", "-p", json.dumps(ops),
+            check=False,
+        )  # fmt: skip
+
+    container = "/spec/template/spec/containers/0"
+    for ops in (
+        {"op": "replace", "path": f"{container}/image", "value": "evil:1"},
+        {"op": "add", "path": f"{container}/command", "value": ["sh", "-c", "exfiltrate"]},
+        {"op": "add", "path": f"{container}/env", "value": [{"name": "X", "value": "1"}]},
+        {"op": "add", "path": "/spec/template/spec/hostNetwork", "value": True},
+        {"op": "add", "path": "/spec/template/spec/serviceAccountName", "value": "admin"},
+        {"op": "add", "path": "/spec/template/metadata/annotations", "value": {"a": "b"}},
+        {"op": "replace", "path": "/spec/replicas", "value": 5},
+        {"op": "add", "path": "/metadata/annotations/other.io~1x", "value": "1"},
+        {"op": "add", "path": "/spec/template/spec/readinessGates", "value": [
+            {"conditionType": "someone.else/gate"}
+        ]},
+    ):  # fmt: skip
+        result = patch(ops)
+        assert result.returncode != 0, ops
+        assert "orderflow-operator may" in result.stderr, (ops, result.stderr)
+    # What the operator does is admitted (the whole module proves it too: configure/release).
+    probe = {"httpGet": {"path": "/readyz", "port": 8080}}
+    allowed = patch(
+        {"op": "add", "path": f"{container}/readinessProbe", "value": probe},
+        {"op": "add", "path": "/spec/template/spec/readinessGates", "value": [
+            {"conditionType": "orderflow.dev/dependencies-ready"}
+        ]},
+        {"op": "add", "path": "/metadata/annotations/orderflow.dev~1health-policy", "value": "x"},
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    # Only the operator's identity is held: the admin changes the image as before.
+    admin = patch({"op": "replace", "path": f"{container}/image", "value": "other:1"}, who=[])
+    assert admin.returncode == 0, admin.stderr
+    cluster.kubectl("delete", "deployment/guarded", "-n", ns)
+
+
+def test_operator_identity_may_set_only_its_gate_condition(operator_bed: OperatorBed) -> None:
+    """`patch` on pods/status would let a stolen operator token mark any pod Ready or not
+    through the kubelet's conditions or another controller's gate: the admission policy
+    leaves it its own condition only."""
+    cluster, ns = operator_bed.cluster, operator_bed.app_namespace
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=_deployment("statusguard", replicas=1))
+    [pod] = _until(lambda: _pods(cluster, ns, "statusguard"), what="the pod")
+    name = pod["metadata"]["name"]
+
+    # The operator's own request, as it sends it: a PATCH of pods/status with its token (kubectl
+    # would GET the subresource first, which the operator is not granted).
+    config = json.loads(operator_bed.sa_kubeconfig.read_text())
+    cluster_info = config["clusters"][0]["cluster"]
+    ca = (
+        ssl.create_default_context(
+            cadata=base64.b64decode(cluster_info["certificate-authority-data"]).decode()
+        )
+        if "certificate-authority-data" in cluster_info
+        else ssl.create_default_context(cafile=cluster_info["certificate-authority"])
+    )
+    token = config["users"][0]["user"]["token"]
+
+    def set_condition(kind: str, status: str) -> httpx.Response:
+        return httpx.patch(
+            f"{cluster_info['server']}/api/v1/namespaces/{ns}/pods/{name}/status",
+            json={"status": {"conditions": [{"type": kind, "status": status}]}},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/strategic-merge-patch+json",
+            },
+            verify=ca,
+            timeout=10,
+        )
+
+    for kind in ("Ready", "ContainersReady", "someone.else/gate"):
+        refused = set_condition(kind, "False")
+        assert refused.status_code in (403, 422), (kind, refused.text)
+        assert "orderflow-operator may set only" in refused.text, refused.text
+    allowed = set_condition(GATE, "False")
+    assert allowed.status_code == 200, allowed.text
+    cluster.kubectl("delete", "deployment/statusguard", "-n", ns)
 
 
 def test_chart_operator_pods_pass_restricted_pod_security(operator_bed: OperatorBed) -> None:

@@ -20,28 +20,35 @@ repeats every series, so the newest point of a series is the last one in the lis
 from __future__ import annotations
 
 import base64
-import contextlib
-import ctypes
 import functools
 import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import pytest
 
+# protobuf ships no type information (types-protobuf would add a dependency for two calls).
+from google.protobuf import json_format  # type: ignore[import-untyped]
+from google.protobuf.message import Message  # type: ignore[import-untyped]
+from k8s.testbed.procs import Process, ProcessError, free_port, http_ok
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
+
+    from opentelemetry.proto.common.v1 import common_pb2
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_CONFIG = REPO / "otel" / "collector-test.yaml"
@@ -56,23 +63,8 @@ Attributes: TypeAlias = dict[str, AttrValue]
 FixtureScope: TypeAlias = Literal["session", "package", "module", "class", "function"]
 _T = TypeVar("_T")
 
-SPAN_KINDS = (
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-)
-STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
-TEMPORALITIES = (
-    "AGGREGATION_TEMPORALITY_UNSPECIFIED",
-    "AGGREGATION_TEMPORALITY_DELTA",
-    "AGGREGATION_TEMPORALITY_CUMULATIVE",
-)
 
-
-class CollectorError(RuntimeError):
+class CollectorError(ProcessError):
     """The Collector did not start, died, or the awaited telemetry never arrived."""
 
 
@@ -179,195 +171,200 @@ class MetricPoint:
 
 
 # --------------------------------------------------------------------------- OTLP JSON parsing
+#
+# The file exporter writes each export request as one line of OTLP/JSON. protobuf's json_format
+# reads it into the generated OTLP messages (int64 as strings, enums by name or number, bytes
+# as base64, unknown fields of newer releases ignored) with one exception OTLP/JSON makes to
+# the protobuf mapping: trace and span ids are hex, not base64. ``_ids_to_base64`` turns them
+# back before parsing.
+
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
 
-def any_value(value: dict[str, Any] | None) -> AttrValue:
-    """Decode an OTLP/JSON ``AnyValue`` (int64 arrive as strings, bytes as base64)."""
-    decoded: AttrValue = None
-    if not value:
-        pass
-    elif "stringValue" in value:
-        decoded = str(value["stringValue"])
-    elif "boolValue" in value:
-        decoded = bool(value["boolValue"])
-    elif "intValue" in value:
-        decoded = int(value["intValue"])
-    elif "doubleValue" in value:
-        decoded = float(value["doubleValue"])
-    elif "bytesValue" in value:
-        decoded = base64.b64decode(value["bytesValue"])
-    elif "arrayValue" in value:
-        decoded = [any_value(v) for v in value["arrayValue"].get("values", [])]
-    elif "kvlistValue" in value:
-        decoded = attributes(value["kvlistValue"].get("values"))
+def _ids_to_base64(value: Any) -> Any:
+    """A copy of decoded OTLP/JSON with every hex id re-encoded as protobuf JSON wants it."""
+    if isinstance(value, list):
+        return [_ids_to_base64(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: base64.b64encode(bytes.fromhex(item)).decode()
+            if key in _ID_FIELDS and isinstance(item, str)
+            else _ids_to_base64(item)
+            for key, item in value.items()
+        }
+    return value
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def _parse(request: dict[str, Any], message: type[_M]) -> _M:
+    parsed: _M = json_format.ParseDict(
+        _ids_to_base64(request), message(), ignore_unknown_fields=True
+    )
+    return parsed
+
+
+def any_value(value: common_pb2.AnyValue) -> AttrValue:
+    """Decode an OTLP ``AnyValue`` into plain Python (an unset value is None)."""
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind is None:
+        return None
+    decoded: AttrValue = getattr(value, kind)
     return decoded
 
 
-def attributes(items: list[dict[str, Any]] | None) -> Attributes:
-    return {str(kv["key"]): any_value(kv.get("value")) for kv in items or []}
+def attributes(items: Iterable[common_pb2.KeyValue]) -> Attributes:
+    return {kv.key: any_value(kv.value) for kv in items}
 
 
-def _id(value: str | None) -> str | None:
-    """OTLP/JSON ids are hex strings; empty (or all zeros) means absent."""
-    if not value or not value.strip("0"):
-        return None
-    return value.lower()
+def _id(value: bytes) -> str | None:
+    """Ids as lowercase hex; empty (or all zeros) means absent."""
+    return value.hex() if value.strip(b"\0") else None
 
 
-def _enum(table: tuple[str, ...], value: int | str | None) -> str:
-    if isinstance(value, str) and not value.isdigit():
-        return value  # already the enum name
-    index = int(value or 0)
-    return table[index] if 0 <= index < len(table) else str(index)
-
-
-def _number(point: dict[str, Any]) -> float | int | None:
-    if "asInt" in point:
-        return int(point["asInt"])
-    if "asDouble" in point:
-        return float(point["asDouble"])
-    return None
-
-
-def _opt_float(point: dict[str, Any], key: str) -> float | None:
-    return float(point[key]) if key in point else None
+def _number(point: Any) -> float | int | None:
+    """The ``value`` oneof of a number data point or exemplar (``as_int``/``as_double``)."""
+    kind = point.WhichOneof("value")
+    number: float | int | None = getattr(point, kind) if kind else None
+    return number
 
 
 def parse_traces(request: dict[str, Any]) -> list[Span]:
     """Spans of one OTLP/JSON ``ExportTraceServiceRequest`` (one file exporter line)."""
-    spans: list[Span] = []
-    for resource_spans in request.get("resourceSpans", []):
-        resource = attributes(resource_spans.get("resource", {}).get("attributes"))
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            scope = str(scope_spans.get("scope", {}).get("name", ""))
-            for raw in scope_spans.get("spans", []):
-                status = raw.get("status", {})
-                spans.append(
-                    Span(
-                        trace_id=_id(raw.get("traceId")) or "",
-                        span_id=_id(raw.get("spanId")) or "",
-                        parent_span_id=_id(raw.get("parentSpanId")),
-                        name=str(raw.get("name", "")),
-                        kind=_enum(SPAN_KINDS, raw.get("kind")),
-                        attributes=attributes(raw.get("attributes")),
-                        status_code=_enum(STATUS_CODES, status.get("code")),
-                        status_message=str(status.get("message", "")),
-                        resource=resource,
-                        scope=scope,
-                        events=tuple(
-                            SpanEvent(
-                                name=str(e.get("name", "")),
-                                time_unix_nano=int(e.get("timeUnixNano", 0)),
-                                attributes=attributes(e.get("attributes")),
-                            )
-                            for e in raw.get("events", [])
-                        ),
-                        links=tuple(
-                            SpanLink(
-                                trace_id=_id(link.get("traceId")) or "",
-                                span_id=_id(link.get("spanId")) or "",
-                                attributes=attributes(link.get("attributes")),
-                            )
-                            for link in raw.get("links", [])
-                        ),
-                        start_time_unix_nano=int(raw.get("startTimeUnixNano", 0)),
-                        end_time_unix_nano=int(raw.get("endTimeUnixNano", 0)),
-                    )
+    parsed = _parse(request, trace_service_pb2.ExportTraceServiceRequest)
+    return [
+        Span(
+            trace_id=_id(raw.trace_id) or "",
+            span_id=_id(raw.span_id) or "",
+            parent_span_id=_id(raw.parent_span_id),
+            name=raw.name,
+            kind=trace_pb2.Span.SpanKind.Name(raw.kind),
+            attributes=attributes(raw.attributes),
+            status_code=trace_pb2.Status.StatusCode.Name(raw.status.code),
+            status_message=raw.status.message,
+            resource=attributes(resource_spans.resource.attributes),
+            scope=scope_spans.scope.name,
+            events=tuple(
+                SpanEvent(
+                    name=e.name,
+                    time_unix_nano=e.time_unix_nano,
+                    attributes=attributes(e.attributes),
                 )
-    return spans
+                for e in raw.events
+            ),
+            links=tuple(
+                SpanLink(
+                    trace_id=_id(link.trace_id) or "",
+                    span_id=_id(link.span_id) or "",
+                    attributes=attributes(link.attributes),
+                )
+                for link in raw.links
+            ),
+            start_time_unix_nano=raw.start_time_unix_nano,
+            end_time_unix_nano=raw.end_time_unix_nano,
+        )
+        for resource_spans in parsed.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for raw in scope_spans.spans
+    ]
 
 
 def parse_logs(request: dict[str, Any]) -> list[LogRecord]:
     """Log records of one OTLP/JSON ``ExportLogsServiceRequest``."""
-    records: list[LogRecord] = []
-    for resource_logs in request.get("resourceLogs", []):
-        resource = attributes(resource_logs.get("resource", {}).get("attributes"))
-        for scope_logs in resource_logs.get("scopeLogs", []):
-            scope = str(scope_logs.get("scope", {}).get("name", ""))
-            for raw in scope_logs.get("logRecords", []):
-                records.append(
-                    LogRecord(
-                        trace_id=_id(raw.get("traceId")),
-                        span_id=_id(raw.get("spanId")),
-                        body=any_value(raw.get("body")),
-                        severity_text=str(raw.get("severityText", "")),
-                        severity_number=int(raw.get("severityNumber", 0)),
-                        attributes=attributes(raw.get("attributes")),
-                        resource=resource,
-                        scope=scope,
-                        time_unix_nano=int(raw.get("timeUnixNano", 0)),
-                        observed_time_unix_nano=int(raw.get("observedTimeUnixNano", 0)),
-                        event_name=str(raw.get("eventName", "")),
-                    )
-                )
-    return records
+    parsed = _parse(request, logs_service_pb2.ExportLogsServiceRequest)
+    return [
+        LogRecord(
+            trace_id=_id(raw.trace_id),
+            span_id=_id(raw.span_id),
+            body=any_value(raw.body),
+            severity_text=raw.severity_text,
+            severity_number=raw.severity_number,
+            attributes=attributes(raw.attributes),
+            resource=attributes(resource_logs.resource.attributes),
+            scope=scope_logs.scope.name,
+            time_unix_nano=raw.time_unix_nano,
+            observed_time_unix_nano=raw.observed_time_unix_nano,
+            event_name=raw.event_name,
+        )
+        for resource_logs in parsed.resource_logs
+        for scope_logs in resource_logs.scope_logs
+        for raw in scope_logs.log_records
+    ]
 
 
-_METRIC_TYPES = {
-    "sum": "sum",
-    "gauge": "gauge",
-    "histogram": "histogram",
-    "exponentialHistogram": "exponential_histogram",
-    "summary": "summary",
-}
-
-
-def _exemplars(point: dict[str, Any]) -> tuple[Exemplar, ...]:
+def _exemplars(point: Any) -> tuple[Exemplar, ...]:
     return tuple(
         Exemplar(
-            trace_id=_id(e.get("traceId")),
-            span_id=_id(e.get("spanId")),
+            trace_id=_id(e.trace_id),
+            span_id=_id(e.span_id),
             value=_number(e),
-            attributes=attributes(e.get("filteredAttributes")),
+            attributes=attributes(e.filtered_attributes),
         )
-        for e in point.get("exemplars", [])
+        for e in getattr(point, "exemplars", ())
+    )
+
+
+def _optional(point: Any, name: str) -> float | None:
+    """A field that may be absent: proto3 ``optional`` fields (histogram sum, min, max)."""
+    if name not in type(point).DESCRIPTOR.fields_by_name:
+        return None
+    field_descriptor = type(point).DESCRIPTOR.fields_by_name[name]
+    if field_descriptor.has_presence and not point.HasField(name):
+        return None
+    number: float = getattr(point, name)
+    return number
+
+
+def _point(
+    metric: metrics_pb2.Metric, kind: str, data: Any, raw: Any, resource: Attributes, scope: str
+) -> MetricPoint:
+    counted = kind in {"histogram", "exponential_histogram", "summary"}
+    return MetricPoint(
+        name=metric.name,
+        unit=metric.unit,
+        description=metric.description,
+        type=kind,
+        attributes=attributes(raw.attributes),
+        resource=resource,
+        scope=scope,
+        time_unix_nano=raw.time_unix_nano,
+        start_time_unix_nano=raw.start_time_unix_nano,
+        temporality=metrics_pb2.AggregationTemporality.Name(data.aggregation_temporality)
+        if kind in {"sum", "histogram", "exponential_histogram"}
+        else None,
+        monotonic=data.is_monotonic if kind == "sum" else None,
+        value=_number(raw) if kind in {"sum", "gauge"} else None,
+        count=raw.count if counted else None,
+        sum=_optional(raw, "sum") if counted else None,
+        min=_optional(raw, "min"),
+        max=_optional(raw, "max"),
+        bucket_counts=tuple(raw.bucket_counts) if kind == "histogram" else (),
+        explicit_bounds=tuple(raw.explicit_bounds) if kind == "histogram" else (),
+        exemplars=_exemplars(raw),
     )
 
 
 def parse_metrics(request: dict[str, Any]) -> list[MetricPoint]:
     """Data points of one OTLP/JSON ``ExportMetricsServiceRequest``, flattened."""
+    parsed = _parse(request, metrics_service_pb2.ExportMetricsServiceRequest)
     points: list[MetricPoint] = []
-    for resource_metrics in request.get("resourceMetrics", []):
-        resource = attributes(resource_metrics.get("resource", {}).get("attributes"))
-        for scope_metrics in resource_metrics.get("scopeMetrics", []):
-            scope = str(scope_metrics.get("scope", {}).get("name", ""))
-            for metric in scope_metrics.get("metrics", []):
-                key = next((k for k in _METRIC_TYPES if k in metric), None)
-                if key is None:
+    for resource_metrics in parsed.resource_metrics:
+        resource = attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is None:  # a metric type this parser does not know
                     continue
-                data: dict[str, Any] = metric[key]
-                kind = _METRIC_TYPES[key]
-                temporality = (
-                    _enum(TEMPORALITIES, data["aggregationTemporality"])
-                    if "aggregationTemporality" in data
-                    else None
+                data = getattr(metric, kind)
+                points.extend(
+                    _point(metric, kind, data, raw, resource, scope_metrics.scope.name)
+                    for raw in data.data_points
                 )
-                for raw in data.get("dataPoints", []):
-                    points.append(
-                        MetricPoint(
-                            name=str(metric.get("name", "")),
-                            unit=str(metric.get("unit", "")),
-                            description=str(metric.get("description", "")),
-                            type=kind,
-                            attributes=attributes(raw.get("attributes")),
-                            resource=resource,
-                            scope=scope,
-                            time_unix_nano=int(raw.get("timeUnixNano", 0)),
-                            start_time_unix_nano=int(raw.get("startTimeUnixNano", 0)),
-                            temporality=temporality,
-                            monotonic=bool(data.get("isMonotonic", False))
-                            if kind == "sum"
-                            else None,
-                            value=_number(raw),
-                            count=int(raw["count"]) if "count" in raw else None,
-                            sum=_opt_float(raw, "sum"),
-                            min=_opt_float(raw, "min"),
-                            max=_opt_float(raw, "max"),
-                            bucket_counts=tuple(int(c) for c in raw.get("bucketCounts", [])),
-                            explicit_bounds=tuple(float(b) for b in raw.get("explicitBounds", [])),
-                            exemplars=_exemplars(raw),
-                        )
-                    )
     return points
 
 
@@ -424,18 +421,6 @@ def collector_binary() -> Path:
     return Path(_gotool().ensure(["otelcol"])["otelcol"])
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec (prctl only, no locks: safe after fork): the kernel sends
-    # SIGTERM when pytest dies, so a killed session leaves no Collector behind.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def validate_config(
     config: Path, env: dict[str, str] | None = None, binary: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -473,7 +458,7 @@ class CollectorProcess:
         self.http_port = 0
         self.health_port = 0
         self.log_path = workdir / "collector.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
         self._traces = _JsonLines(workdir / "traces.jsonl")
         self._metrics = _JsonLines(workdir / "metrics.jsonl")
         self._logs = _JsonLines(workdir / "logs.jsonl")
@@ -489,24 +474,25 @@ class CollectorProcess:
         last_error: CollectorError | None = None
         for _attempt in range(3):
             self.grpc_port, self.http_port, self.health_port = free_port(), free_port(), free_port()
-            env = {
-                **os.environ,
-                "OTELCOL_TEST_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
-                "OTELCOL_TEST_HTTP_ENDPOINT": f"127.0.0.1:{self.http_port}",
-                "OTELCOL_TEST_HEALTH_ENDPOINT": f"127.0.0.1:{self.health_port}",
-                "OTELCOL_TEST_OUT_DIR": str(self.workdir),
-            }
-            with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
-                    [str(binary), f"--config={self.config}"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # a Ctrl-C of pytest does not race our stop()
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509
-                )
+            self._process = Process(
+                [str(binary), f"--config={self.config}"],
+                self.log_path,
+                {
+                    "OTELCOL_TEST_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
+                    "OTELCOL_TEST_HTTP_ENDPOINT": f"127.0.0.1:{self.http_port}",
+                    "OTELCOL_TEST_HEALTH_ENDPOINT": f"127.0.0.1:{self.health_port}",
+                    "OTELCOL_TEST_OUT_DIR": str(self.workdir),
+                },
+                # SIGTERM when pytest dies: a killed session leaves no Collector behind.
+                parent_death_signal=signal.SIGTERM,
+                stop_timeout=10.0,
+            )
             try:
-                self._wait_healthy()
+                self._process.start(
+                    http_ok(f"http://127.0.0.1:{self.health_port}/"),
+                    timeout=self.startup_timeout,
+                    error=CollectorError,
+                )
             except CollectorError as exc:
                 self.stop()
                 last_error = exc
@@ -517,29 +503,11 @@ class CollectorProcess:
         assert last_error is not None
         raise last_error
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        url = f"http://127.0.0.1:{self.health_port}/"
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise CollectorError(f"collector exited at start-up:\n{self.log()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-            time.sleep(0.1)
-        raise CollectorError(f"collector not healthy after {self.startup_timeout}s:\n{self.log()}")
-
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the file exporters flush on shutdown), then SIGKILL after ``timeout``."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.stop(timeout=timeout)
 
     def __enter__(self) -> CollectorProcess:
         return self.start()
@@ -554,7 +522,7 @@ class CollectorProcess:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.running
 
     @property
     def pid(self) -> int | None:

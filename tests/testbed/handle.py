@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from pytest_kubernetes.providers.base import AClusterManager
+
 
 @dataclass
 class K8sCluster:
@@ -27,6 +29,9 @@ class K8sCluster:
     version: str  # the pinned Kubernetes version of the project's tools
     kwok: bool  # True on the test bed (simulated nodes), False on kind or another cluster
     real_node: bool = False  # the test bed also has a real kubelet node (stage 2)
+    # The pytest-kubernetes provider behind it (``load_image``, ``port_forwarding``...); None
+    # for a handle made by hand (the end-to-end suite's own bed).
+    manager: AClusterManager | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

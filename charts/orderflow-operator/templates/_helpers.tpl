@@ -48,18 +48,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* The rules the operator needs wherever it serves HealthPolicies (why, rule by rule). */}}
 {{- define "operator.rules" -}}
-# Watch the policies; patch them for kopf's finalizer and bookkeeping annotations.
+# Watch the policies; patch them for kopf's finalizer and bookkeeping annotations. No get:
+# kopf works from its watch stream.
 - apiGroups: [orderflow.dev]
   resources: [healthpolicies]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
+# The operator writes the status (a merge patch); it never reads it back from the API.
 - apiGroups: [orderflow.dev]
   resources: [healthpolicies/status]
-  verbs: [get, patch]
+  verbs: [patch]
 # Read the target workload; patch its pod template (probes + readiness gate). No create,
-# update or delete: the operator never owns workloads.
+# update or delete: the operator never owns workloads. rbac.targets.names narrows it to the
+# named workloads.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, patch]
+  {{- with .Values.rbac.targets.names }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
 # Find the target's pods (list by the workload's selector) and set the gate condition on
 # their status subresource only: it cannot change a pod's spec, nor delete a pod.
 - apiGroups: [""]
@@ -69,7 +75,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   resources: [pods/status]
   verbs: [patch]
 {{- if .Values.rbac.secrets.enabled }}
-# Dependency addresses from Secrets (secretRef): get by name, never list or watch.
+# Dependency addresses from Secrets (secretRef): get by name, never list or watch. The
+# operator also refuses Secrets without the orderflow.dev/health-check=true label.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
@@ -81,4 +88,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end -}}
+
+{{/* An ipBlock; the catch-all CIDRs lose the link-local/metadata ranges when guarded.
+     include "operator.ipBlock" (list "0.0.0.0/0" true) */}}
+{{- define "operator.ipBlock" -}}
+{{- $cidr := index . 0 -}}
+{{- $guard := index . 1 -}}
+cidr: {{ $cidr | quote }}
+{{- if and $guard (eq $cidr "0.0.0.0/0") }}
+except: [169.254.0.0/16, 100.100.100.200/32]
+{{- else if and $guard (eq $cidr "::/0") }}
+except: ["fe80::/10", "fd00:ec2::254/128"]
+{{- end }}
 {{- end -}}

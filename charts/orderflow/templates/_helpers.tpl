@@ -149,6 +149,11 @@ http://{{ include "orderflow.component" (list . "collector") }}:4318
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding the bundled Redis's password (key: redis.auth.existingSecretKey). */}}
+{{- define "orderflow.redisPasswordSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (include "orderflow.component" (list . "redis")) -}}
+{{- end -}}
+
 {{- define "orderflow.dbPasswordKey" -}}
 {{- if .Values.postgresql.enabled -}}
 {{- ternary .Values.postgresql.auth.existingSecretKey "password" (ne .Values.postgresql.auth.existingSecret "") -}}

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orderflow_operator.checks import http, otlp, postgres, redis, tcp
+from orderflow_operator.checks import egress, http, otlp, postgres, redis, tcp
 from orderflow_operator.crd.models import DependencyType
+from orderflow_operator.secrecy import NO_REDACTION, Redactor
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -37,21 +38,27 @@ class CheckResult:
     error: str | None = None
 
 
-def describe(exc: BaseException) -> str:
-    """A short, single-line reason fit for a status field and an Event."""
+def describe(exc: BaseException, redactor: Redactor = NO_REDACTION) -> str:
+    """A short, single-line reason fit for a status field and an Event. The redactor runs
+    before the cut: a cut first could leave a piece of a secret no match finds."""
     if isinstance(exc, TimeoutError):
         return "timed out"
     text = " ".join(str(exc).split()) or "no details"
-    return f"{type(exc).__name__}: {text}"[:MAX_ERROR_LENGTH]
+    return redactor.clean(f"{type(exc).__name__}: {text}")[:MAX_ERROR_LENGTH]
 
 
-async def run_check(kind: DependencyType, address: str, timeout_s: float) -> CheckResult:
+async def run_check(
+    kind: DependencyType, address: str, timeout_s: float, redactor: Redactor = NO_REDACTION
+) -> CheckResult:
+    """``redactor``: for an address read from a Secret, whatever the error text would show
+    of it is replaced (see ``secrecy``)."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
+            await egress.vet(address)
             await CHECKERS[kind](address)
     except Exception as exc:  # any failure to answer is "unhealthy"; the reason is reported
-        return CheckResult(False, _elapsed_ms(started), describe(exc))
+        return CheckResult(False, _elapsed_ms(started), describe(exc, redactor))
     return CheckResult(True, _elapsed_ms(started))
 
 

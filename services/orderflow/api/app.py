@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -12,9 +13,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ASGIApp
 
 import orderflow
+from orderflow.api import metrics_server, openapi, reservation_sweeper
+from orderflow.api.allow import AllowMiddleware
 from orderflow.api.chaos import chaos_middleware
 from orderflow.api.deps import provide_context
 from orderflow.api.errors import EXCEPTION_HANDLERS
+from orderflow.api.login_throttle import LoginThrottle
 from orderflow.api.routes.articles import ArticleController
 from orderflow.api.routes.catalog import CatalogController
 from orderflow.api.routes.health import health_handlers
@@ -33,24 +37,34 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         resources = Resources.open(settings)
         app.state.resources = resources
+        app.state.login_throttle = LoginThrottle(resources.redis, settings.auth)
         try:
-            yield
+            async with (
+                reservation_sweeper.running(resources, settings.reservations.sweep_seconds),
+                metrics_server.serving(settings.app.host, settings.app.metrics_port),
+            ):
+                yield
         finally:
             await resources.close()
 
-    middleware = []
+    middleware: list[Any] = [AllowMiddleware]
     if settings.chaos.latency_ms or settings.chaos.error_rate:
         middleware.append(chaos_middleware(settings.chaos))
 
+    # Off the public port when they have their own place (settings: METRICS_PORT,
+    # EMAIL_SINK_ENABLED): what users can reach is only what users need.
+    optional_handlers = [
+        *([] if settings.app.metrics_port else [metrics]),
+        *([email_sink] if settings.app.email_sink_enabled else []),
+    ]
     app = Litestar(
         route_handlers=[
             *health_handlers,
-            metrics,
             UserController,
             ArticleController,
             CatalogController,
             order_router,
-            email_sink,
+            *optional_handlers,
         ],
         dependencies={
             "ctx": Provide(provide_context),
@@ -58,6 +72,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=middleware,
         lifespan=[lifespan],
+        on_startup=[openapi.finish],
         request_max_body_size=settings.app.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="orderflow",

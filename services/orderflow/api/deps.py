@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderflow.cache import Cache
 from orderflow.domain.errors import AuthenticationError
+from orderflow.domain.users.roles import Role
 from orderflow.domain.users.security import TokenClaims, TokenCodec
 from orderflow.domain.users.service import UserService, UserView
 
@@ -73,6 +74,10 @@ class Caller:
     @property
     def id(self) -> int:
         return self.user.id
+
+    @property
+    def is_staff(self) -> bool:
+        return self.user.role == Role.STAFF
 
 
 async def provide_caller(request: Request[Any, Any, Any], ctx: RequestContext) -> Caller:

@@ -1,13 +1,39 @@
-"""Alembic driven from code: no alembic.ini to ship, the URL comes from settings."""
+"""Alembic driven from code: no alembic.ini to ship, the URL comes from settings.
+
+How the schema is moved in a cluster (charts/orderflow/README.md, "Migrations"): every API pod
+runs ``orderflow migrate up --wait-seconds N --seed`` as an init container. That is safe
+because:
+
+- concurrent runs serialise on a PostgreSQL advisory lock taken inside the migration
+  transaction (migrations/env.py): the second replica finds the schema at head and does nothing;
+- a database that is not reachable yet (the bundled PostgreSQL still starting on a first
+  install) is waited for instead of failing the pod;
+- a database already *ahead* of this build (``helm rollback`` to an older image after an
+  upgrade migrated) is left alone: migrations are expand/contract, so the older code runs on
+  the newer schema, and readiness (orderflow/health.py) accepts it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from pathlib import Path
 
+import asyncpg
+import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant shared by every migrator of this schema; "orderflw" in ASCII.
+ADVISORY_LOCK_KEY = 0x6F7264657266_6C77
+
+log = structlog.get_logger(__name__)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -20,7 +46,79 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this build ships (read once from the migration scripts)."""
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The newest migration this build knows."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+def schema_usable(version: str | None) -> bool:
+    """Whether this build can serve on a database at ``version``: at its head, or at a
+    revision it does not know (a newer build migrated it; expand/contract keeps it usable).
+    A known older revision, or no schema at all, is not usable."""
+    if version is None:
+        return False
+    return version == schema_head() or version not in known_revisions()
+
+
+async def database_version(database_url: str, *, connect_timeout: float = 5.0) -> str | None:
+    """The database's Alembic revision; None when no migration ever ran. Connection errors
+    propagate (the caller decides whether to wait)."""
+    engine = create_async_engine(database_url, connect_args={"timeout": connect_timeout})
+    try:
+        async with engine.connect() as conn:
+            try:
+                version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                return str(version) if version is not None else None
+            except ProgrammingError:  # no alembic_version table yet
+                return None
+    finally:
+        await engine.dispose()
+
+
+# What a database that is not up yet answers: refused or unreachable, a server still starting
+# ("the database system is starting up"), a connection dropped while it restarts. A wrong
+# password or database name is not among them: that fails at once.
+_STARTING = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def wait_for_database(database_url: str, wait_seconds: float) -> str | None:
+    """Poll until the database answers (returning its revision) or ``wait_seconds`` pass."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return asyncio.run(database_version(database_url))
+        except (*_STARTING, DBAPIError) as exc:
+            # SQLAlchemy may wrap the driver's error: judge the original.
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            if not isinstance(cause, _STARTING) or time.monotonic() >= deadline:
+                raise
+            log.info("waiting for the database", error=type(exc).__name__)
+            time.sleep(1.0)
+
+
+def upgrade(database_url: str, revision: str = "head", *, wait_seconds: float = 0.0) -> None:
+    current = wait_for_database(database_url, wait_seconds)
+    if revision == "head" and current is not None and current not in known_revisions():
+        log.warning(
+            "database schema is newer than this build; leaving it as it is",
+            database_revision=current,
+            build_head=schema_head(),
+        )
+        return
     command.upgrade(alembic_config(database_url), revision)
 
 

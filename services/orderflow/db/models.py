@@ -27,11 +27,14 @@ from orderflow.db.base import Base, Timestamped
 
 class User(Timestamped, Base):
     __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('customer', 'staff')", name="role_known"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
+    # domain/users/roles.py: staff fulfil orders (shipped, delivered); customers may not.
+    role: Mapped[str] = mapped_column(String(20), default="customer", server_default="customer")
 
 
 class RevokedToken(Base):
@@ -88,6 +91,21 @@ class Product(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     available: Mapped[int] = mapped_column(Integer)
     reserved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Reservation(Timestamped, Base):
+    """An explicit hold on units of one item by one user, until it is released or expires
+    (domain/catalog/reservations.py). Its units are counted in ``products.reserved``."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # No cascade: deleting a user must not make held units vanish without going back.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Order(Timestamped, Base):

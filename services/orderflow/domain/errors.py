@@ -25,3 +25,11 @@ class AuthenticationError(DomainError):
 
 class InvalidInputError(DomainError):
     """Well-formed input that breaks a business rule."""
+
+
+class RateLimitedError(DomainError):
+    """Too many attempts; ``retry_after`` is how many seconds until the next one is allowed."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

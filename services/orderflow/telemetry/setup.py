@@ -6,8 +6,9 @@
   cannot do (the Litestar server span, our Dramatiq middleware, the cache-only Redis client),
   so the trace shape is the same either way and nothing is exported twice.
 * Otherwise: providers from the standard ``OTEL_*`` variables (service name, resource
-  attributes, sampler), OTLP/HTTP export when an endpoint is configured, and the Prometheus
-  bridge for scraping in every case.
+  attributes, sampler), OTLP export when an endpoint is configured (gRPC or HTTP, by
+  ``OTEL_EXPORTER_OTLP_PROTOCOL``: see ``otlp``), and the Prometheus bridge for scraping in
+  every case.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import get_logger_provider, set_logger_provider
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
@@ -34,7 +32,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy.engine import Engine
 
 import orderflow
+from orderflow.telemetry import pool_usage
 from orderflow.telemetry.logs import DropStructlogInternals
+from orderflow.telemetry.otlp import otlp_exporters
 from orderflow.telemetry.prometheus import PrometheusBridgeReader
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,11 @@ def configure_telemetry(default_service_name: str, environment: str) -> Telemetr
     tracer_provider = TracerProvider(resource=resource)  # sampler from OTEL_TRACES_SAMPLER
     readers: list[object] = [PrometheusBridgeReader()]
     if _exporting():
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        exporters = otlp_exporters()
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporters.spans))
+        readers.append(PeriodicExportingMetricReader(exporters.metrics))
         logger_provider = LoggerProvider(resource=resource)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporters.logs))
         set_logger_provider(logger_provider)
         # The one OTLP path for logs: every structlog line reaches the root logger once.
         otlp_handler = LoggingHandler(logger_provider=logger_provider)
@@ -127,3 +128,6 @@ def _instrument_libraries() -> None:
     # It also opens a `connect` CLIENT span at every pool checkout (ours or zero-code's): not a
     # query, one per request, ~15% of a traced read's CPU. One span per statement is what stays.
     unwrap(Engine, "connect")
+    # Its connection-pool gauge, from the pools at collection time (same metric, no per-request
+    # measurements).
+    pool_usage.install()

@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import dramatiq
+import structlog
 
 from orderflow.domain import notifications
 from orderflow.domain.notifications import SEND_EMAIL_ACTOR
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from orderflow.settings import Settings
 
+log = structlog.get_logger(__name__)
 # Actor name -> queue; the relay needs only this table to publish outbox events.
 QUEUES = {
     PROCESS_ORDER_ACTOR: ORDERS_QUEUE,
@@ -48,8 +50,9 @@ class ActorContext:
         return self._resources
 
     @property
-    def sender(self) -> HttpEmailSender:
-        if self._sender is None:
+    def sender(self) -> HttpEmailSender | None:
+        """None when no provider is configured (``EMAIL_SINK_URL`` empty)."""
+        if self._sender is None and self.settings.email.sink_url:
             self._sender = HttpEmailSender(
                 self.settings.email.sink_url, self.settings.email.timeout_seconds
             )
@@ -72,8 +75,14 @@ def register_actors(broker: Broker, context: ActorContext) -> None:
             await notifications.compose(session, uuid.UUID(order_id))
 
     async def send_email(key: str) -> None:
+        sender = context.sender
+        if sender is None:
+            # A finished job, not a failure: retrying cannot make a provider appear, and
+            # dead-lettered emails would page someone for a configuration choice.
+            log.warning("email not sent: no provider configured (EMAIL_SINK_URL)", key=key)
+            return
         async with context.resources.sessions() as session:
-            await notifications.deliver(session, key, context.sender)
+            await notifications.deliver(session, key, sender)
 
     for fn, name in (
         (process_order, PROCESS_ORDER_ACTOR),

@@ -1,9 +1,13 @@
-"""The outbox relay: publishes committed outbox events to the broker, oldest first.
+"""The outbox relay: one loop that schedules the worker's three outbox jobs.
 
-Woken by PostgreSQL NOTIFY (sub-second latency) and polling as a fallback. While Redis is down
-events simply stay in the table and go out once it is back: an accepted order is never lost.
-Publishing is at-least-once (a crash between enqueue and marking re-sends), which the
-idempotent actors absorb. It also resumes sagas whose worker died mid-way.
+- publish (``orderflow.worker.publisher``): every wake-up — PostgreSQL NOTIFY (sub-second
+  latency), or the poll interval as a fallback — and again at once while full batches go out;
+- resume stuck sagas (``orderflow.domain.orders.sweeper``): every half ``resume_after``;
+- purge published events older than ``RETENTION`` (``orderflow.domain.outbox``): every
+  ``PURGE_INTERVAL``.
+
+A dependency outage (Redis or PostgreSQL down) is logged and retried with back-off; nothing is
+lost meanwhile, the events wait in their table.
 """
 
 from __future__ import annotations
@@ -15,29 +19,26 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
-from dramatiq import Message
-from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.propagate import extract
 from redis.exceptions import RedisError
-from sqlalchemy import String, and_, cast, delete, exists, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from orderflow.db.models import Order, OutboxEvent
 from orderflow.domain import outbox
-from orderflow.domain.orders.service import PROCESS_ORDER_ACTOR
-from orderflow.domain.orders.status import OrderStatus
+from orderflow.domain.orders.sweeper import resume_stuck_sagas
+from orderflow.worker.publisher import BATCH_SIZE, OutboxPublisher
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from dramatiq import Broker
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 100
 MAX_BACKOFF_SECONDS = 5.0
 RETENTION = timedelta(days=1)
+PURGE_INTERVAL = timedelta(minutes=1)
+DEPENDENCY_ERRORS = (RedisError, OSError, asyncpg.PostgresError, SQLAlchemyError)
 
 
 async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None:  # noqa: ASYNC109
@@ -48,6 +49,21 @@ async def wait_any(*events: asyncio.Event, timeout: float | None = None) -> None
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+class Periodic:
+    """A job run on the first pass, then at most once per ``interval``."""
+
+    def __init__(self, interval: timedelta, job: Callable[[], Awaitable[object]]) -> None:
+        self._interval = interval.total_seconds()
+        self._job = job
+        self._last: float | None = None
+
+    async def run_if_due(self, now: float) -> None:
+        if self._last is not None and now - self._last < self._interval:
+            return
+        self._last = now
+        await self._job()
 
 
 class OutboxRelay:
@@ -63,117 +79,36 @@ class OutboxRelay:
         orders_waiting: Callable[[], int],
     ) -> None:
         self._sessions = sessions
-        self._broker = broker
-        self._queues = queues
+        self._publisher = OutboxPublisher(sessions, broker, queues)
         self._listen_dsn = listen_dsn
         self._poll = poll_seconds
         self._resume_after = resume_after
         self._orders_waiting = orders_waiting
+        self._periodic = [
+            Periodic(resume_after / 2, self.resume_stuck_sagas),
+            Periodic(PURGE_INTERVAL, self.purge),
+        ]
         self._wake = asyncio.Event()
 
-    def _message(self, event: OutboxEvent) -> Message[object]:
-        return Message(
-            queue_name=self._queues[event.actor],
-            actor_name=event.actor,
-            args=(),
-            kwargs=dict(event.payload),
-            options={"outbox_id": event.id},
-        )
-
-    def _enqueue(self, event: OutboxEvent) -> None:
-        # Enqueue under the writer's trace context: the producer span joins that trace.
-        token = otel_context.attach(extract(event.trace_context))
-        try:
-            self._broker.enqueue(self._message(event))
-        finally:
-            otel_context.detach(token)
-
     async def publish_batch(self) -> int:
-        """Publish up to one batch; returns how many went out. Raises RedisError if the broker
-        is unreachable (after committing what was published)."""
-        async with self._sessions() as session:
-            # The relay's own bookkeeping is not traced: polling every second would flood the
-            # backend with root spans. What it publishes is traced, in each writer's trace.
-            with suppress_instrumentation():
-                events = list(
-                    (
-                        await session.scalars(
-                            select(OutboxEvent)
-                            .where(OutboxEvent.published_at.is_(None))
-                            .order_by(OutboxEvent.id)
-                            .limit(BATCH_SIZE)
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).all()
-                )
-            sent: list[int] = []
-            try:
-                for event in events:
-                    # redis-py is blocking; a thread keeps the loop (and NOTIFY) responsive.
-                    await asyncio.to_thread(self._enqueue, event)
-                    sent.append(event.id)
-            finally:
-                with suppress_instrumentation():
-                    if sent:
-                        await session.execute(
-                            update(OutboxEvent)
-                            .where(OutboxEvent.id.in_(sent))
-                            .values(published_at=datetime.now(UTC))
-                        )
-                    await session.commit()
-            return len(sent)
+        return await self._publisher.publish_batch()
 
     async def resume_stuck_sagas(self) -> int:
-        """Re-queue orders left behind; the saga's idempotency makes a duplicate harmless.
-
-        ``processing`` orders whose worker died mid-saga are always resumed. ``pending`` ones
-        only when the orders queue is empty: then their message was lost (a Redis restart
-        without persistence); while a backlog drains they are simply still queued, and
-        re-queueing them would only grow the backlog.
-        """
-        cutoff = datetime.now(UTC) - self._resume_after
-        statuses = [OrderStatus.PROCESSING]
-        if await asyncio.to_thread(self._orders_waiting) == 0:
-            statuses.append(OrderStatus.PENDING)
-        with suppress_instrumentation():
-            return await self._resume_stuck_sagas(cutoff, statuses)
-
-    async def _resume_stuck_sagas(self, cutoff: datetime, statuses: list[OrderStatus]) -> int:
+        # Pending orders count as stuck only when nothing waits in the orders queue: see
+        # resume_stuck_sagas in orderflow.domain.orders.sweeper.
+        idle = await asyncio.to_thread(self._orders_waiting) == 0
         async with self._sessions() as session:
-            waiting = exists().where(
-                and_(
-                    OutboxEvent.published_at.is_(None),
-                    OutboxEvent.actor == PROCESS_ORDER_ACTOR,
-                    OutboxEvent.payload["order_id"].astext == cast(Order.id, String),
+            with suppress_instrumentation():
+                return await resume_stuck_sagas(
+                    session,
+                    stuck_before=datetime.now(UTC) - self._resume_after,
+                    include_pending=idle,
                 )
-            )
-            stuck = list(
-                (
-                    await session.scalars(
-                        select(Order.id)
-                        .where(
-                            Order.status.in_(statuses),
-                            Order.updated_at < cutoff,
-                            ~waiting,
-                        )
-                        .limit(BATCH_SIZE)
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            )
-            for order_id in stuck:
-                outbox.record(session, PROCESS_ORDER_ACTOR, order_id=str(order_id))
-            if stuck:
-                # Touch them so the next pass waits a full period before trying again.
-                await session.execute(
-                    update(Order).where(Order.id.in_(stuck)).values(updated_at=datetime.now(UTC))
-                )
-                log.warning("resuming stuck orders", count=len(stuck))
-            await session.execute(
-                delete(OutboxEvent).where(OutboxEvent.published_at < datetime.now(UTC) - RETENTION)
-            )
-            await session.commit()
-            return len(stuck)
+
+    async def purge(self) -> int:
+        async with self._sessions() as session:
+            with suppress_instrumentation():
+                return await outbox.purge_published(session, datetime.now(UTC) - RETENTION)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """Keep a LISTEN connection open; reconnect quietly, polling covers the gaps."""
@@ -192,34 +127,33 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await conn.close()
 
+    async def _pass(self) -> int:
+        """One round: publish a batch, then whatever periodic job is due; returns how many
+        events were published."""
+        published = await self.publish_batch()
+        now = asyncio.get_running_loop().time()
+        for job in self._periodic:
+            await job.run_if_due(now)
+        return published
+
     async def run(self, stop: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(stop))
         backoff = self._poll
-        last_resume = 0.0
-        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 self._wake.clear()
                 try:
-                    published = await self.publish_batch()
-                    if loop.time() - last_resume >= self._resume_after.total_seconds() / 2:
-                        last_resume = loop.time()
-                        await self.resume_stuck_sagas()
+                    published = await self._pass()
                     backoff = self._poll
-                except (RedisError, OSError, asyncpg.PostgresError) as exc:
+                except DEPENDENCY_ERRORS as exc:
+                    # A dependency outage: keep the process (and its pending work) alive and
+                    # retry with back-off; readiness gates say the worker is not useful now.
                     log.warning("outbox relay cannot publish yet", error=str(exc))
                     published = 0
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 if published == BATCH_SIZE:
                     continue  # more waiting: no sleep
-                with contextlib.suppress(TimeoutError):
-                    waker = asyncio.ensure_future(self._wake.wait())
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait(
-                        {waker, stopper}, timeout=backoff, return_when="FIRST_COMPLETED"
-                    )
-                    waker.cancel()
-                    stopper.cancel()
+                await wait_any(self._wake, stop, timeout=backoff)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from orderflow.api.deps import Caller, RequestContext, provide_caller, provide_optional_caller
+from orderflow.api.fields import Body, Description, Limit, Offset, SlugPath, Title, UsernameQuery
 from orderflow.domain.articles.service import ArticlePage, ArticleService, ArticleView
 
 
 class NewArticle(msgspec.Struct, forbid_unknown_fields=True):
-    title: str
-    description: str
-    body: str
+    title: Title
+    description: Description
+    body: Body
 
 
 class ArticleChanges(msgspec.Struct, forbid_unknown_fields=True):
-    title: str | None = None
-    description: str | None = None
-    body: str | None = None
+    title: Title | None = None
+    description: Description | None = None
+    body: Body | None = None
 
 
 class ArticleResponse(msgspec.Struct, frozen=True):
@@ -43,12 +41,10 @@ class ArticleController(Controller):
         self,
         ctx: RequestContext,
         caller: Caller | None,
-        author: str | None = None,
-        favorited: Annotated[
-            str | None, Parameter(description="username whose favorites to list")
-        ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        author: UsernameQuery = None,
+        favorited: UsernameQuery = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
     ) -> ArticlePage:
         return await ArticleService(ctx.session, ctx.cache).search(
             author=author,
@@ -69,7 +65,7 @@ class ArticleController(Controller):
 
     @get("/{slug:str}", dependencies=_optional_auth)
     async def get_article(
-        self, slug: str, ctx: RequestContext, caller: Caller | None
+        self, slug: SlugPath, ctx: RequestContext, caller: Caller | None
     ) -> ArticleResponse:
         article = await ArticleService(ctx.session, ctx.cache).get(
             slug, caller.id if caller else None
@@ -79,7 +75,7 @@ class ArticleController(Controller):
     @put("/{slug:str}", dependencies=_auth)
     async def update_article(
         self,
-        slug: str,
+        slug: SlugPath,
         data: ArticleChanges,
         ctx: RequestContext,
         caller: Caller,
@@ -90,17 +86,21 @@ class ArticleController(Controller):
         return ArticleResponse(article)
 
     @delete("/{slug:str}", status_code=HTTP_204_NO_CONTENT, dependencies=_auth)
-    async def delete_article(self, slug: str, ctx: RequestContext, caller: Caller) -> None:
+    async def delete_article(self, slug: SlugPath, ctx: RequestContext, caller: Caller) -> None:
         await ArticleService(ctx.session, ctx.cache).delete(slug, caller.id)
 
     @post("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
-    async def favorite(self, slug: str, ctx: RequestContext, caller: Caller) -> ArticleResponse:
+    async def favorite(
+        self, slug: SlugPath, ctx: RequestContext, caller: Caller
+    ) -> ArticleResponse:
         return ArticleResponse(
             await ArticleService(ctx.session, ctx.cache).favorite(slug, caller.id)
         )
 
     @delete("/{slug:str}/favorite", status_code=HTTP_200_OK, dependencies=_auth)
-    async def unfavorite(self, slug: str, ctx: RequestContext, caller: Caller) -> ArticleResponse:
+    async def unfavorite(
+        self, slug: SlugPath, ctx: RequestContext, caller: Caller
+    ) -> ArticleResponse:
         return ArticleResponse(
             await ArticleService(ctx.session, ctx.cache).unfavorite(slug, caller.id)
         )

@@ -1,4 +1,5 @@
-"""Liveness (process only), readiness (dependencies) and the detailed health view."""
+"""Liveness (process only), readiness (the database and its schema) and the detailed health
+view (every dependency)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def liveness() -> dict[str, str]:
 @get("/readyz", tags=["health"])
 async def readiness(state: State) -> Response[health.HealthReport]:
     report = await health.check(resources_of(state))
-    return Response(report, status_code=200 if report.healthy else 503)
+    return Response(report, status_code=200 if report.ready else 503)
 
 
 @get("/api/health", tags=["health"])

@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 import msgspec
 from litestar import Controller, Router, get, patch, post
 from litestar.di import Provide
-from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from orderflow.api.deps import Caller, RequestContext, provide_caller
+from orderflow.api.fields import CustomerId, ItemId, Limit, Offset, PriceCents, Units
 from orderflow.domain.orders.service import OrderLine, OrderService
 from orderflow.domain.orders.status import OrderStatus
 from orderflow.domain.orders.views import OrderView
 
 
+class NewOrderLine(msgspec.Struct, forbid_unknown_fields=True):
+    item_id: ItemId
+    quantity: Units
+    price: PriceCents
+    # One of your live reservations of this item: the line takes its units over.
+    reservation_id: uuid.UUID | None = None
+
+
 class NewOrder(msgspec.Struct, forbid_unknown_fields=True):
-    items: list[OrderLine]
-    customer_id: str | None = None
+    items: list[NewOrderLine]
+    customer_id: CustomerId | None = None
 
 
 class StatusChange(msgspec.Struct, forbid_unknown_fields=True):
     status: OrderStatus
-
-
-Limit = Annotated[int, Parameter(ge=1, le=100)]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 class OrderController(Controller):
@@ -36,8 +39,12 @@ class OrderController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_order(self, data: NewOrder, ctx: RequestContext, caller: Caller) -> OrderView:
-        customer = (data.customer_id or caller.user.username)[:64]
-        return await OrderService(ctx.session, ctx.cache).create(caller.id, customer, data.items)
+        customer = data.customer_id or caller.user.username
+        lines = [
+            OrderLine(line.item_id, line.quantity, line.price, line.reservation_id)
+            for line in data.items
+        ]
+        return await OrderService(ctx.session, ctx.cache).create(caller.id, customer, lines)
 
     @get("/")
     async def list_orders(
@@ -53,7 +60,9 @@ class OrderController(Controller):
     async def get_order(
         self, order_id: uuid.UUID, ctx: RequestContext, caller: Caller
     ) -> OrderView:
-        return await OrderService(ctx.session, ctx.cache).get(order_id, caller.id)
+        return await OrderService(ctx.session, ctx.cache).get(
+            order_id, caller.id, staff=caller.is_staff
+        )
 
     @patch("/{order_id:uuid}/status")
     async def change_status(
@@ -64,7 +73,7 @@ class OrderController(Controller):
         caller: Caller,
     ) -> OrderView:
         return await OrderService(ctx.session, ctx.cache).update_status(
-            order_id, caller.id, data.status
+            order_id, caller.id, data.status, staff=caller.is_staff
         )
 
 

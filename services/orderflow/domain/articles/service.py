@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 
 from orderflow.db.models import Article, Favorite, User
 from orderflow.domain.errors import ForbiddenError, InvalidInputError, NotFoundError
@@ -238,12 +239,16 @@ class ArticleService:
         with tracer.start_as_current_span("article.favorite") as span:
             span.set_attribute("article.slug", slug)
             article_id = await self._article_id(slug)
-            inserted = await self._session.scalar(
-                insert(Favorite)
-                .values(user_id=user_id, article_id=article_id)
-                .on_conflict_do_nothing()
-                .returning(Favorite.article_id)
-            )
+            try:
+                inserted = await self._session.scalar(
+                    insert(Favorite)
+                    .values(user_id=user_id, article_id=article_id)
+                    .on_conflict_do_nothing()
+                    .returning(Favorite.article_id)
+                )
+            except IntegrityError as exc:
+                # The article was deleted between the lookup and the insert (foreign key).
+                raise NotFoundError(f"article {slug!r} not found") from exc
             # Only a row that was really inserted moves the counter: idempotent and exact,
             # since the UPDATE serialises concurrent favorites on the article row.
             if inserted is not None:

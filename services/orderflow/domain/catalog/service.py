@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from orderflow.db.models import Product
-from orderflow.domain.catalog import stock
+from orderflow.domain.catalog import reservations, stock
+from orderflow.domain.catalog.reservations import ReservationView
 from orderflow.domain.errors import NotFoundError
 from orderflow.domain.telemetry import tracer
 
@@ -84,18 +86,39 @@ class CatalogService:
         view = await self.inventory(item_id)
         return StockView(item_id=view.item_id, available=view.available, reserved=view.reserved)
 
-    async def reserve(self, item_id: str, quantity: int) -> StockView:
+    async def reserve(
+        self,
+        user_id: int,
+        item_id: str,
+        quantity: int,
+        *,
+        ttl_seconds: int,
+        max_units_per_user: int,
+    ) -> ReservationView:
         with tracer.start_as_current_span("stock.reserve") as span:
             span.set_attributes({"stock.item_id": item_id, "stock.quantity": quantity})
-            product = await stock.reserve(self._session, item_id, quantity)
+            view = await reservations.reserve(
+                self._session, user_id, item_id, quantity, ttl_seconds, max_units_per_user
+            )
             await self._session.commit()
+            span.set_attribute("stock.reservation_id", str(view.id))
             await self._cache.invalidate(*stock_keys([item_id]))
-            return StockView(product.id, product.available, product.reserved)
+            return view
 
-    async def release(self, item_id: str, quantity: int) -> StockView:
+    async def release(self, reservation_id: uuid.UUID, user_id: int) -> None:
         with tracer.start_as_current_span("stock.release") as span:
-            span.set_attributes({"stock.item_id": item_id, "stock.quantity": quantity})
-            product = await stock.release(self._session, item_id, quantity)
+            span.set_attribute("stock.reservation_id", str(reservation_id))
+            item_id = await reservations.release(self._session, reservation_id, user_id)
             await self._session.commit()
             await self._cache.invalidate(*stock_keys([item_id]))
-            return StockView(product.id, product.available, product.reserved)
+
+    async def reservations_of(self, user_id: int) -> list[ReservationView]:
+        return await reservations.of_user(self._session, user_id)
+
+    async def sweep_expired(self) -> int:
+        """Return the units of every expired reservation; how many items changed."""
+        items = await reservations.sweep(self._session)
+        await self._session.commit()
+        if items:
+            await self._cache.invalidate(*stock_keys(items))
+        return len(items)

@@ -35,6 +35,21 @@ async def _explain_refusal(session: AsyncSession, item_id: str) -> Product:
     return product
 
 
+def _oversell(item_id: str, quantity: int, available: int) -> ConflictError:
+    _rejected.add(1)
+    return ConflictError(
+        f"insufficient stock for {item_id!r}: requested {quantity}, available {available}"
+    )
+
+
+async def require_available(session: AsyncSession, item_id: str, quantity: int) -> None:
+    """Raise what ``reserve`` would for an item that does not exist or has too little (a
+    plain read: the answer may be stale by the time anything is written)."""
+    current = await _explain_refusal(session, item_id)
+    if current.available < quantity:
+        raise _oversell(item_id, quantity, current.available)
+
+
 async def reserve(session: AsyncSession, item_id: str, quantity: int) -> Product:
     """Move ``quantity`` from available to reserved, or raise ConflictError. Caller commits."""
     _check_quantity(quantity)
@@ -46,13 +61,13 @@ async def reserve(session: AsyncSession, item_id: str, quantity: int) -> Product
     )
     if product is None:
         current = await _explain_refusal(session, item_id)
-        _rejected.add(1)
-        raise ConflictError(
-            f"insufficient stock for {item_id!r}: requested {quantity}, "
-            f"available {current.available}"
-        )
+        raise _oversell(item_id, quantity, current.available)
     _reserved.add(quantity)
     return product
+
+
+def count_released(quantity: int) -> None:
+    _released.add(quantity)
 
 
 async def release(session: AsyncSession, item_id: str, quantity: int) -> Product:

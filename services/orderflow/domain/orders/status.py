@@ -27,6 +27,8 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 # Set only by the saga: a customer cannot declare their own order paid.
 SAGA_OWNED = frozenset({OrderStatus.PROCESSING, OrderStatus.CONFIRMED, OrderStatus.FAILED})
+# Fulfilment, not the customer's to declare: staff only (domain/users/roles.py).
+STAFF_ONLY = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from orderflow.db.models import RevokedToken, User
 from orderflow.domain.errors import AuthenticationError, ConflictError, InvalidInputError
 from orderflow.domain.telemetry import meter, tracer
+from orderflow.domain.users.roles import Role
 from orderflow.domain.users.security import (
     TokenClaims,
     TokenCodec,
@@ -24,8 +25,8 @@ from orderflow.domain.users.security import (
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,64}")
 
 _registrations = meter.create_counter(
     "auth.registration.total", unit="{registration}", description="Successful registrations"
@@ -39,10 +40,11 @@ class UserView(msgspec.Struct, frozen=True):
     id: int
     email: str
     username: str
+    role: Role = Role.CUSTOMER
 
 
 def _view(user: User) -> UserView:
-    return UserView(id=user.id, email=user.email, username=user.username)
+    return UserView(id=user.id, email=user.email, username=user.username, role=Role(user.role))
 
 
 class UserService:
@@ -53,9 +55,11 @@ class UserService:
     async def register(self, email: str, username: str, password: str) -> tuple[UserView, str]:
         with tracer.start_as_current_span("user.register"):
             email = email.strip().lower()
-            if not _EMAIL.match(email):
+            # fullmatch: with match() and `$`, a trailing newline slipped through and made a
+            # second "alice" next to the first.
+            if not _EMAIL.fullmatch(email):
                 raise InvalidInputError("email is not a valid address")
-            if not _USERNAME.match(username):
+            if not _USERNAME.fullmatch(username):
                 raise InvalidInputError(
                     "username must be 3-64 characters of letters, digits, '.', '_' or '-'"
                 )
@@ -117,3 +121,15 @@ class UserService:
             delete(RevokedToken).where(RevokedToken.expires_at < datetime.now(UTC))
         )
         await self._session.commit()
+
+
+async def set_role(session: AsyncSession, email: str, role: Role) -> bool:
+    """Give the user with this email a role; False when there is no such user. Commits."""
+    changed = await session.scalar(
+        update(User)
+        .where(User.email == email.strip().lower())
+        .values(role=str(role))
+        .returning(User.id)
+    )
+    await session.commit()
+    return changed is not None
