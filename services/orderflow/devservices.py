@@ -112,19 +112,29 @@ class Postgres:
                     f"unix_socket_directories = '{self.root}'\nfsync = off\n"
                     "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
                 )
-            created = True
-        else:
-            created = False
+            self._create_database(bindir)
         self._run(
             str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.root / "log"),
             "-w", "-t", "30", "start",
         )  # fmt: skip
-        if created:
-            self._run(
-                str(bindir / "createdb"), "-h", str(self.root), "-p", str(self.port),
-                "-U", self.user, "-O", self.user, self.database,
-            )  # fmt: skip
         return self
+
+    def _create_database(self, bindir: Path) -> None:
+        """Create the database in single-user mode, before the server ever listens: a client
+        waiting for the port (``migrate up --wait-seconds``) must never find the server up
+        and the database missing, which it rightly treats as a configuration error."""
+        result = subprocess.run(
+            [*_as_postgres_user(), str(bindir / "postgres"), "--single", "-D", str(self.datadir),
+             "postgres"],
+            input=f'CREATE DATABASE "{self.database}" OWNER "{self.user}";\n',
+            capture_output=True,
+            text=True,
+            cwd="/",
+            check=True,
+        )  # fmt: skip
+        # Single-user mode reports a failed statement on stderr and still exits 0.
+        if "ERROR:" in result.stderr:
+            raise ServiceError(f"creating database {self.database}: {result.stderr.strip()}")
 
     def stop(self, *, remove: bool = True) -> None:
         if self.datadir.exists():

@@ -18,10 +18,11 @@ def one_span(spans: list[Span], name: str, parent: Span | None = None) -> Span:
     return matches[0]
 
 
-def assert_order_trace(spans: list[Span]) -> None:
+def assert_order_trace(spans: list[Span], *, paid: bool = True) -> None:
     """One `POST /api/orders` trace: a single root SERVER span named by the route template,
     through the outbox and the queue (PRODUCER -> CONSUMER) into the worker's saga, the
-    notification and the email's HTTP call."""
+    notification and the email's HTTP call. ``paid`` is the order's outcome: a declined
+    payment (the compensation path) has the same shape, with the charge marked failed."""
     server = one_span(spans, "POST /api/orders")
     assert server.kind == "SPAN_KIND_SERVER" and server.parent_span_id is None
     assert server.attributes["http.route"] == "/api/orders"
@@ -46,7 +47,7 @@ def assert_order_trace(spans: list[Span]) -> None:
 
     saga = one_span(spans, "order.process", process_order)
     payment = one_span(spans, "payment.charge", saga)
-    assert payment.attributes["payment.succeeded"] is True
+    assert payment.attributes["payment.succeeded"] is paid
     enqueue = one_span(spans, "job.enqueue.notification", saga)
     notify = one_span(
         spans,
