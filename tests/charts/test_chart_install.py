@@ -15,6 +15,7 @@ import pytest
 from orderflow_operator import pods
 from orderflow_operator.crd.models import PolicySpec
 from tests.charts.chart import CHART, VALUES_FILES, container_env, parse, values_args, values_id
+from tests.testbed.wait import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -137,8 +138,13 @@ def test_install_upgrade_uninstall(
     # Install: admitted under restricted PSS, everything Ready, the migration hook succeeded.
     installed = k8s_cluster.helm("install", RELEASE, *base)
     assert f"kubectl -n {ns} port-forward svc/{PREFIX}-api 8080:8080" in installed.stdout
-    ready = _ready(k8s_cluster, ns)
-    assert ready and all(r == w for r, w in ready.values()), ready
+
+    def all_ready() -> dict[str, tuple[int, int]] | None:
+        ready = _ready(k8s_cluster, ns)
+        return ready if ready and all(r == w for r, w in ready.values()) else None
+
+    # `--wait` judged the ReplicaSets; the workloads' own totals follow a moment later.
+    wait_until(all_ready, timeout=30, what="every Deployment and StatefulSet ready")
     assert not k8s_cluster.get("jobs", "-n", ns)["items"], "the migration hook Job is cleaned up"
     pods = k8s_cluster.get("pods", "-n", ns, "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
     for pod in pods:
@@ -164,8 +170,15 @@ def test_install_upgrade_uninstall(
         "--set", "api.autoscaling.enabled=false", "--set", "api.replicas=2",
         "--set", "app.chaos.latencyMs=25",
     )  # fmt: skip
-    api = k8s_cluster.get(f"deployment/{PREFIX}-api", "-n", ns)
-    assert api["status"]["readyReplicas"] == 2
+
+    # `--wait` judged the new ReplicaSet; the Deployment's totals may still count a
+    # terminating pod of the old one for a moment.
+    def api_settled() -> dict[str, Any] | None:
+        api = k8s_cluster.get(f"deployment/{PREFIX}-api", "-n", ns)
+        return api if api["status"].get("readyReplicas") == 2 else None
+
+    api = wait_until(api_settled, timeout=30, what="the API Deployment's readyReplicas == 2")
+    assert api is not None  # wait_until returns only a truthy value
     assert container_env(api)["CHAOS_LATENCY_MS"]["value"] == "25"
     assert k8s_cluster.kubectl("get", f"hpa/{PREFIX}-api", "-n", ns, check=False).returncode
     assert _secret_data(k8s_cluster, ns) == secrets, "generated secrets must survive upgrades"

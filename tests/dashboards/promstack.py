@@ -4,11 +4,12 @@ queries of the rendered dashboards and rules, and the test rendering of the rule
 Test rendering of the rules (``render_rules_for_test``): production windows (5m ... 3d) and
 ``for:`` durations are far longer than a test can wait. The test loads a copy in which every
 range selector ``[<n><unit>]``, every ``for:`` and every threshold marked ``# seconds`` is
-divided by ``TIME_SCALE`` (60: an hour becomes a minute), and the groups are evaluated every
-second. Nothing else changes: same expressions, same metric names and label matchers, same
-burn factors, same record names (``slo:sli_error:ratio_rate1h`` still names the "long fast"
-window). ``test_promtool.py`` asserts that the two copies are identical once durations are
-masked, so the test copy cannot drift from production.
+divided by ``TIME_SCALE`` (60: an hour becomes a minute; a ``for:`` never below
+``MIN_TEST_FOR_SECONDS``), and the groups are evaluated every second. Nothing else changes:
+same expressions, same metric names and label matchers, same burn factors, same record names
+(``slo:sli_error:ratio_rate1h`` still names the "long fast" window). ``test_promtool.py``
+asserts that the two copies are identical once durations are masked, so the test copy cannot
+drift from production.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def seconds(duration: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+MIN_TEST_FOR_SECONDS = 3
+
+
 def scaled(duration: str, scale: int = TIME_SCALE) -> str:
     """``1h`` -> ``1m``; never below one second."""
     value = max(1, seconds(duration) // scale)
@@ -96,7 +100,10 @@ def render_rules_for_test(text: str, scale: int = TIME_SCALE) -> dict[str, Any]:
         for rule in group["rules"]:
             rule["expr"] = scale_expr(rule["expr"], scale)
             if "for" in rule:
-                rule["for"] = scaled(rule["for"], scale)
+                # At least MIN_TEST_FOR_SECONDS: a 1 s `for:` at a 1 s evaluation interval is
+                # pending for about one poll, which a stalled poller on a loaded machine misses.
+                for_seconds = max(MIN_TEST_FOR_SECONDS, seconds(scaled(rule["for"], scale)))
+                rule["for"] = f"{for_seconds}s"
     return doc
 
 

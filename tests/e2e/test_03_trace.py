@@ -28,6 +28,10 @@ EXPECTED = {
     ("orderflow-worker", "order.process", "SPAN_KIND_INTERNAL"),
     ("orderflow-worker", "process email", "SPAN_KIND_CONSUMER"),
     ("orderflow-worker", "email.send", "SPAN_KIND_INTERNAL"),
+    # The email provider's call and its server side (the chart's default sink is the API's):
+    # each pod exports on its own schedule, so the wait covers both ends.
+    ("orderflow-worker", "POST", "SPAN_KIND_CLIENT"),
+    ("orderflow-api", "POST /_sink/email", "SPAN_KIND_SERVER"),
 }
 
 

@@ -201,5 +201,10 @@ def test_injected_pods_export_the_sdk_mode_trace_shape_and_logs_once(
         assert span.resource["telemetry.auto.version"] == INSTRUMENTATION_VERSION, span.resource
     assert_no_duplicates_or_broker_polling(_in_namespace(otlp_sink.spans()))
 
-    settled = [r for r in otlp_sink.logs() if mentions(r, "order settled")]
+    # The worker's log batch leaves on its own schedule, independent of its span batches.
+    def settled_logs() -> list[LogRecord]:
+        return [r for r in otlp_sink.logs() if mentions(r, "order settled")]
+
+    wait_until(settled_logs, timeout=120, interval=2, what="the 'order settled' log record")
+    settled = settled_logs()
     assert [r.trace_id for r in settled] == [trace_id], settled

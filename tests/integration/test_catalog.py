@@ -277,6 +277,9 @@ def test_an_order_takes_over_its_owners_reservation(
     owner, stranger = register(client), register(client)
     item = make_product(available=10)
     for line_quantity, after_order in ((3, (7, 3)), (5, (5, 5)), (2, (8, 2))):
+        # The order stays pending until the checks below are done: the worker would settle
+        # its units (reserved -> 0) within milliseconds of the commit.
+        worker.stop()
         db.execute("UPDATE products SET available = 10, reserved = 0 WHERE id = $1", item)
         held = reserve(client, owner, item, 3).json()
         assert stock_of(db, item) == (7, 3)
@@ -290,6 +293,7 @@ def test_an_order_takes_over_its_owners_reservation(
         assert_error(order_with(client, owner, item, 1, held["id"]), 409, "not a live")
         assert_error(client.delete(f"/api/reservations/{held['id']}", headers=owner.auth), 404)
         order_url = f"/api/orders/{created.json()['id']}"
+        worker.start()
         wait_until(partial(_has_status, client, order_url, owner, "confirmed"))
         # Settlement consumed exactly the line's units, nothing of anybody else's.
         assert stock_of(db, item) == (after_order[0], 0)

@@ -140,12 +140,17 @@ def placed(stack: Stack, make_module_product: Callable[[], str]) -> PlacedOrder:
     [server] = stack.collector.wait_for_spans(
         lambda s: s.name == "POST /api/orders" and s.attributes.get("url.path") == "/api/orders"
     )
-    # The trace is complete once the email's HTTP client span has arrived.
+    # The trace is complete once the email's HTTP client span and the consumer span around
+    # the email job (which ends last, after the job returns) have arrived.
+    trace_id = server.trace_id
     stack.collector.wait_for_spans(
-        lambda s: s.trace_id == server.trace_id and s.name == "email.send", timeout=20
+        lambda s: s.trace_id == trace_id and s.name == "email.send", timeout=20
     )
     stack.collector.wait_for_spans(
-        lambda s: s.trace_id == server.trace_id and "httpx" in s.scope, timeout=20
+        lambda s: s.trace_id == trace_id and "httpx" in s.scope, timeout=20
+    )
+    stack.collector.wait_for_spans(
+        lambda s: s.trace_id == trace_id and s.name == "process email", timeout=20
     )
     return PlacedOrder(account, order_id, server.trace_id, stack.collector.trace(server.trace_id))
 
