@@ -22,20 +22,34 @@ conventions and Dramatiq's own contracts:
 
 Put it *before* Dramatiq's ``Retries`` in the middleware list: Dramatiq runs ``after_*`` hooks
 in reverse order, so Retries then re-enqueues while our consumer span is still current.
+
+``DramatiqInstrumentor`` is the instrumentation's front door, shaped like the contrib ones: it
+puts the middleware first on every broker created after ``instrument()``, and it is registered
+as the ``dramatiq`` entry point of ``opentelemetry_instrumentor`` (pyproject.toml), so zero-code
+mode (``opentelemetry-instrument``, the OpenTelemetry Operator's injection) finds it the way it
+finds the contrib instrumentations, and ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=dramatiq``
+turns it off.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
 from dramatiq import Middleware
+from dramatiq.broker import Broker
 from dramatiq.common import q_name
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
-    from dramatiq import Broker, Message
+    from collections.abc import Callable, Collection
+
+    from dramatiq import Message
     from dramatiq.broker import MessageProxy
     from opentelemetry.trace import Span, TracerProvider
 
@@ -126,3 +140,38 @@ class OpenTelemetryMiddleware(Middleware):
         if active is not None:
             active[0].set_attribute("messaging.dramatiq.skipped", True)
         self._finish(None)
+
+
+class DramatiqInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Adds ``OpenTelemetryMiddleware`` first to every Dramatiq broker created afterwards.
+
+    First, because Dramatiq runs ``after_*`` hooks in reverse order: the consumer span must
+    still be current when Retries re-enqueues a failure (see the module docstring). Brokers that
+    already exist are left alone, as the contrib instrumentations leave existing clients.
+    """
+
+    _original_init: Callable[..., None] | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("dramatiq >= 1.17",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider: TracerProvider | None = kwargs.get("tracer_provider")
+        original = Broker.__init__
+        self._original_init = original
+
+        @functools.wraps(original)
+        def init(broker: Broker, *args: Any, **init_kwargs: Any) -> None:
+            original(broker, *args, **init_kwargs)
+            middleware = OpenTelemetryMiddleware(tracer_provider)
+            if broker.middleware:
+                broker.add_middleware(middleware, before=type(broker.middleware[0]))
+            else:
+                broker.add_middleware(middleware)
+
+        Broker.__init__ = init  # type: ignore[method-assign, assignment]
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._original_init is not None:
+            Broker.__init__ = self._original_init  # type: ignore[method-assign]
+            self._original_init = None

@@ -2,9 +2,10 @@
 
 * ``OTEL_SDK_DISABLED=true``: nothing is configured; the API stays a no-op.
 * Already configured (``opentelemetry-instrument``, or the OpenTelemetry Operator's injection):
-  the providers, exporters and auto-instrumentations are theirs. We add only what zero-code
-  cannot do (the Litestar server span, our Dramatiq middleware, the cache-only Redis client),
-  so the trace shape is the same either way and nothing is exported twice.
+  the providers, exporters and auto-instrumentations are theirs (ours for Dramatiq included:
+  an entry point, see ``orderflow.telemetry.dramatiq``). We add only what zero-code cannot do
+  (the Litestar server span, the cache-only Redis client), so the trace shape is the same
+  either way and nothing is exported twice.
 * Otherwise: providers from the standard ``OTEL_*`` variables (service name, resource
   attributes, sampler), OTLP export when an endpoint is configured (gRPC or HTTP, by
   ``OTEL_EXPORTER_OTLP_PROTOCOL``: see ``otlp``), and the Prometheus bridge for scraping in

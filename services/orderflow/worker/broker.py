@@ -29,8 +29,9 @@ HEARTBEAT_TIMEOUT_MS = 20_000
 
 
 def make_broker(settings: Settings, observers: list[Middleware] | None = None) -> RedisBroker:
-    """``observers`` (tracing, metrics) go first: Dramatiq runs ``after_*`` hooks in reverse
-    order, so they close their span/measurement after Retries has re-enqueued a failure."""
+    """``observers`` (job metrics) go first: Dramatiq runs ``after_*`` hooks in reverse order,
+    so they close their measurement after Retries has re-enqueued a failure. The tracing
+    middleware goes before them, added by ``DramatiqInstrumentor`` (telemetry/dramatiq.py)."""
     middleware: list[Middleware] = [
         *(observers or []),
         AgeLimit(),

@@ -18,7 +18,7 @@ from prometheus_client import start_http_server
 
 from orderflow.db.migrate import database_version, schema_usable
 from orderflow.resources import Resources
-from orderflow.telemetry.dramatiq import OpenTelemetryMiddleware
+from orderflow.telemetry.dramatiq import DramatiqInstrumentor
 from orderflow.telemetry.prometheus import registry as prometheus_registry
 from orderflow.worker.actors import QUEUES, ActorContext, register_actors
 from orderflow.worker.broker import ORDERS_QUEUE, make_broker
@@ -113,7 +113,12 @@ def run(settings: Settings) -> None:
     if not wait_for_schema(settings.database.url, shutdown.requested):
         log.info("worker stopping", reason="shutdown requested while waiting for the schema")
         return
-    broker = make_broker(settings, [OpenTelemetryMiddleware(), JobMetrics()])
+    # Zero-code mode has already instrumented Dramatiq through the entry point; the SDK mode
+    # does it here. Either way every broker created from now on carries the tracing middleware.
+    instrumentor = DramatiqInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+    broker = make_broker(settings, [JobMetrics()])
     QueueGauges(settings.redis.url, QUEUES.values())
     if settings.worker.metrics_port:
         start_http_server(settings.worker.metrics_port, registry=prometheus_registry)
