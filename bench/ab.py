@@ -12,29 +12,22 @@ of the rounds, and the gain over the first variant::
 from __future__ import annotations
 
 import argparse
-import secrets
-import shutil
 import statistics
-import tempfile
 from functools import partial
-from pathlib import Path
 
-from tests.support.collector import CollectorProcess
-
+from bench.backends import running
 from bench.load import openloop, wrk
-from bench.run import create_user_and_article, log, migrate_and_seed, timed
+from bench.run import create_user_and_article, log, timed
 from bench.servers import (
-    LOAD_CPUS,
     SERVER_CPUS,
     Server,
-    pin_pid,
     pin_self_to_load_cpus,
     telemetry_env,
 )
-from orderflow.devservices import Postgres, Redis, free_port
+from orderflow.devservices import free_port
 
 
-def main() -> None:  # noqa: PLR0912, PLR0915 - one linear experiment
+def main() -> None:  # noqa: PLR0912 - one linear experiment
     parser = argparse.ArgumentParser(prog="bench.ab", description=__doc__)
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--endpoint", choices=["db", "cached"], default="db")
@@ -47,99 +40,94 @@ def main() -> None:  # noqa: PLR0912, PLR0915 - one linear experiment
     )
     args = parser.parse_args()
     pin_self_to_load_cpus()
-    workdir = Path(tempfile.mkdtemp(prefix="orderflow-ab-"))
-    postgres, redis = Postgres().start(), Redis().start()
-    collector = CollectorProcess(workdir / "collector").start()
     servers: dict[str, Server] = {}
-    try:
-        for pid in (collector.pid, redis.process.pid if redis.process else None):
-            if pid:
-                pin_pid(pid, LOAD_CPUS)
-        base = {
-            "ENVIRONMENT": "bench",
-            "JWT_SECRET": secrets.token_hex(32),
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis.url,
-            "HOST": "127.0.0.1",
-        }
-        migrate_and_seed(base, postgres.url)
-        extra = telemetry_env(collector if args.telemetry == "on" else None, "orderflow-api")
-        if args.endpoint == "db":
-            extra["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
-        for variant in args.variants:
-            servers[variant] = Server(
-                variant,
-                ["bench.ab_launch", variant],
-                {**base, **extra},
-                free_port(),
-                workdir / f"{variant}.log",
-                SERVER_CPUS,
-            ).start()
-        for server in servers.values():
-            server.wait_ready()
-        first = next(iter(servers.values()))
-        if args.endpoint == "db":
-            _token, slug = create_user_and_article(first.base_url)
-            path = f"/api/articles/{slug}"
-        else:
-            path = "/api/stock/sku-001"
-        for server in servers.values():
-            wrk(server.base_url + path, duration=2, connections=args.connections)
-        rps: dict[str, list[float]] = {v: [] for v in servers}
-        per_cpu: dict[str, list[float]] = {v: [] for v in servers}
-        p99: dict[str, list[float]] = {v: [] for v in servers}
-        for round_ in range(args.rounds):
-            order = list(servers)[round_ % len(servers) :] + list(servers)[: round_ % len(servers)]
-            for variant in order:
-                server = servers[variant]
-                if args.rate:
-                    result = timed(
-                        server,
-                        partial(
-                            openloop, server.base_url + path, rate=args.rate, duration=args.duration
-                        ),
-                    )
-                    p99[variant].append(result["p99_ms"])
-                    result["rps"], result["error_count"] = result["achieved_rps"], result["errors"]
-                else:
-                    result = timed(
-                        server,
-                        partial(
-                            wrk,
-                            server.base_url + path,
-                            duration=args.duration,
-                            connections=args.connections,
-                        ),
-                    )
-                rps[variant].append(result["rps"])
-                per_cpu[variant].append(result["requests_per_cpu_s"])
-                log(
-                    f"round {round_ + 1} {variant:<22} {result['rps']:7.0f} req/s "
-                    f"{result['requests_per_cpu_s']:7.0f} req/CPU-s errors {result['error_count']}"
-                    + (f" p99 {result['p99_ms']:.2f} ms" if args.rate else "")
+    with running("ab") as backends:
+        base, workdir, collector = backends.env, backends.workdir, backends.collector
+        try:
+            extra = telemetry_env(collector if args.telemetry == "on" else None, "orderflow-api")
+            if args.endpoint == "db":
+                extra["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+            for variant in args.variants:
+                servers[variant] = Server(
+                    variant,
+                    ["bench.ab_launch", variant],
+                    {**base, **extra},
+                    free_port(),
+                    workdir / f"{variant}.log",
+                    SERVER_CPUS,
+                ).start()
+            for server in servers.values():
+                server.wait_ready()
+            first = next(iter(servers.values()))
+            if args.endpoint == "db":
+                _token, slug = create_user_and_article(first.base_url)
+                path = f"/api/articles/{slug}"
+            else:
+                path = "/api/stock/sku-001"
+            for server in servers.values():
+                wrk(server.base_url + path, duration=2, connections=args.connections)
+            rps: dict[str, list[float]] = {v: [] for v in servers}
+            per_cpu: dict[str, list[float]] = {v: [] for v in servers}
+            p99: dict[str, list[float]] = {v: [] for v in servers}
+            for round_ in range(args.rounds):
+                order = (
+                    list(servers)[round_ % len(servers) :] + list(servers)[: round_ % len(servers)]
                 )
-        reference = args.variants[0]
-        print(f"\n{args.endpoint} endpoint, telemetry {args.telemetry}, median of {args.rounds}")
-        print(f"{'variant':<22} {'req/s':>8} {'req/CPU-s':>10} {'us CPU/req':>10} {'gain':>7}")
-        ref = statistics.median(per_cpu[reference])
-        for variant in servers:
-            eff = statistics.median(per_cpu[variant])
+                for variant in order:
+                    server = servers[variant]
+                    if args.rate:
+                        result = timed(
+                            server,
+                            partial(
+                                openloop,
+                                server.base_url + path,
+                                rate=args.rate,
+                                duration=args.duration,
+                            ),
+                        )
+                        p99[variant].append(result["p99_ms"])
+                        result["rps"], result["error_count"] = (
+                            result["achieved_rps"],
+                            result["errors"],
+                        )
+                    else:
+                        result = timed(
+                            server,
+                            partial(
+                                wrk,
+                                server.base_url + path,
+                                duration=args.duration,
+                                connections=args.connections,
+                            ),
+                        )
+                    rps[variant].append(result["rps"])
+                    per_cpu[variant].append(result["requests_per_cpu_s"])
+                    log(
+                        f"round {round_ + 1} {variant:<22} {result['rps']:7.0f} req/s "
+                        f"{result['requests_per_cpu_s']:7.0f} req/CPU-s "
+                        f"errors {result['error_count']}"
+                        + (f" p99 {result['p99_ms']:.2f} ms" if args.rate else "")
+                    )
+            reference = args.variants[0]
             print(
-                f"{variant:<22} {statistics.median(rps[variant]):8.0f} {eff:10.0f} "
-                f"{1e6 / eff:10.0f} {100 * (eff / ref - 1):+6.1f}%"
-                + (
-                    f"  p99 {statistics.median(p99[variant]):.2f} ms {p99[variant]}"
-                    if args.rate
-                    else ""
-                )
+                f"\n{args.endpoint} endpoint, telemetry {args.telemetry}, median of {args.rounds}"
             )
-    finally:
-        for server in servers.values():
-            server.stop()
-        collector.stop()
-        redis.stop()
-        postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+            print(f"{'variant':<22} {'req/s':>8} {'req/CPU-s':>10} {'us CPU/req':>10} {'gain':>7}")
+            ref = statistics.median(per_cpu[reference])
+            for variant in servers:
+                eff = statistics.median(per_cpu[variant])
+                print(
+                    f"{variant:<22} {statistics.median(rps[variant]):8.0f} {eff:10.0f} "
+                    f"{1e6 / eff:10.0f} {100 * (eff / ref - 1):+6.1f}%"
+                    + (
+                        f"  p99 {statistics.median(p99[variant]):.2f} ms {p99[variant]}"
+                        if args.rate
+                        else ""
+                    )
+                )
+        finally:
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -16,31 +16,24 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from tests.support.collector import CollectorProcess
-
 from bench.ab_patches import VARIANTS
-from bench.run import create_user_and_article, log, migrate_and_seed
+from bench.backends import running
+from bench.run import create_user_and_article, log
 from bench.servers import (
-    LOAD_CPUS,
     REPO,
     SERVER_CPUS,
     Server,
-    pin_pid,
     pin_self_to_load_cpus,
     taskset,
     telemetry_env,
 )
-from orderflow.devservices import Postgres, Redis, free_port
+from orderflow.devservices import free_port
 
 
 async def _drive(path: str, requests: int, concurrency: int) -> dict[str, float]:
@@ -146,21 +139,8 @@ def main() -> None:
         child(args.child, args.path, args.requests, args.concurrency)
         return
     pin_self_to_load_cpus()
-    workdir = Path(tempfile.mkdtemp(prefix="orderflow-micro-"))
-    postgres, redis = Postgres().start(), Redis().start()
-    collector = CollectorProcess(workdir / "collector").start()
-    try:
-        for pid in (collector.pid, redis.process.pid if redis.process else None):
-            if pid:
-                pin_pid(pid, LOAD_CPUS)
-        base = {
-            "ENVIRONMENT": "bench",
-            "JWT_SECRET": secrets.token_hex(32),
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis.url,
-            "HOST": "127.0.0.1",
-        }
-        migrate_and_seed(base, postgres.url)
+    with running("micro") as backends:
+        base, workdir, collector = backends.env, backends.workdir, backends.collector
         helper = Server(
             "seed-api",
             ["orderflow.cli", "api"],
@@ -201,11 +181,6 @@ def main() -> None:
                 f"  {variant:<22} {median:6.0f} us [{min(values):.0f}-{max(values):.0f}]  "
                 f"{median - reference:+6.0f} us ({100 * (median / reference - 1):+5.1f}%)"
             )
-    finally:
-        collector.stop()
-        redis.stop()
-        postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

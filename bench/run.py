@@ -16,28 +16,22 @@ Run: ``make bench`` (or ``BENCH_QUICK=1 make bench``); knobs in bench/settings.p
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import secrets
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from tests.support.collector import CollectorProcess
 from tests.support.pyroscope import PyroscopeStandIn
 
 from bench import pipeline, profiles, report, zerocode
+from bench.backends import running
 from bench.load import openloop, wrk
 from bench.servers import (
     LOAD_CPUS,
@@ -45,14 +39,13 @@ from bench.servers import (
     SERVER_CPUS,
     Server,
     otlp_protocol,
-    pin_pid,
     pin_self_to_load_cpus,
     sampler_env,
     telemetry_env,
 )
 from bench.settings import BenchSettings
 from bench.stats import Spread
-from orderflow.devservices import Postgres, Redis, free_port
+from orderflow.devservices import free_port
 
 RESULTS = REPO / "bench" / "results"
 SCENARIOS = report.SCENARIOS
@@ -74,26 +67,6 @@ class Endpoint:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def migrate_and_seed(env: dict[str, str], database_url: str) -> None:
-    for command in (["migrate", "up"], ["seed"]):
-        subprocess.run(
-            [sys.executable, "-m", "orderflow.cli", *command],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-        )
-
-    async def ample_stock() -> None:
-        connection = await asyncpg.connect(database_url)
-        try:
-            await connection.execute("UPDATE products SET available = 1000000000")
-        finally:
-            await connection.close()
-
-    asyncio.run(ample_stock())
 
 
 def create_user_and_article(base_url: str) -> tuple[str, str]:
@@ -295,7 +268,7 @@ def log_delivery(collector: CollectorProcess, servers: dict[str, Server]) -> dic
     return {"log_lines_written": written, "log_records_received": received, "losses": losses}
 
 
-def main() -> None:  # noqa: PLR0915 - the run, in order
+def main() -> None:
     settings = BenchSettings.from_env()
     for name in [k for k in os.environ if k.startswith("OTEL_")]:
         del os.environ[name]  # only what this harness sets reaches the servers
@@ -305,122 +278,115 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
     started = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="orderflow-bench-"))
     log(f"settings {asdict(settings)}; server CPUs {SERVER_CPUS}, load CPUs {LOAD_CPUS}")
 
-    postgres = Postgres().start()
-    redis = Redis().start()
-    collector = CollectorProcess(workdir / "collector").start()
     pyroscope = PyroscopeStandIn().start()  # decodes each push, in this (load-CPU) process
     servers: dict[str, Server] = {}
-    try:
-        postmaster = int((postgres.datadir / "postmaster.pid").read_text().split()[0])
-        for pid in (postmaster, redis.process.pid if redis.process else 0, collector.pid or 0):
-            if pid:
-                pin_pid(pid, LOAD_CPUS)
-        base = {
-            "ENVIRONMENT": "bench",
-            "JWT_SECRET": secrets.token_hex(32),
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis.url,
-            "HOST": "127.0.0.1",
-            "WORKER_METRICS_PORT": "0",
-        }
-        migrate_and_seed(base, postgres.url)
-        # The database-read variant: Redis on a port where nothing listens. The cache then
-        # fails fast (connection refused), enters its cool-down and every request reads
-        # PostgreSQL: the product's own degraded path, minus one Redis round trip.
-        dead_redis = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-        # A service name of its own: span and log delivery count orderflow-on's alone.
-        profiled = {
-            **telemetry_env(collector, "orderflow-api-profiled"),
-            "PROFILING_ENABLED": "true",
-            "PYROSCOPE_SERVER_ADDRESS": pyroscope.url,
-        }
-        specs: list[tuple[str, list[str], dict[str, str]]] = [
-            ("orderflow-off", ["orderflow.cli", "api"], telemetry_env(None, "orderflow-api")),
-            ("orderflow-on", ["orderflow.cli", "api"], telemetry_env(collector, "orderflow-api")),
-            ("orderflow-profiled", ["orderflow.cli", "api"], profiled),
-            ("orderflow-profiled-db", ["orderflow.cli", "api"], {**profiled, **dead_redis}),
-            (
-                "orderflow-off-db",
-                ["orderflow.cli", "api"],
-                {**telemetry_env(None, "orderflow-api"), **dead_redis},
-            ),
-            (
-                "orderflow-on-db",
-                ["orderflow.cli", "api"],
-                {**telemetry_env(collector, "orderflow-api"), **dead_redis},
-            ),
-            ("fastapi", ["bench.peers.fastapi_app"], {}),
-            ("fastapi-otel", ["bench.peers.fastapi_app"], zerocode.env(collector)),
-            ("litestar-asyncpg", ["bench.peers.litestar_asyncpg"], {}),
-            ("raw-asyncpg", ["bench.peers.raw_asyncpg"], {}),
-        ]
-        for name, module, extra in specs:
-            servers[name] = Server(
-                name, module, {**base, **extra}, free_port(), workdir / f"{name}.log", SERVER_CPUS
-            )
-        servers["fastapi-otel"].interpreter = zerocode.interpreter()
-        for server in servers.values():
-            server.start()
-        for server in servers.values():
-            server.wait_ready()
-        token, slug = create_user_and_article(servers["orderflow-off"].base_url)
-        endpoints = [
-            Endpoint(
-                "db",
-                "GET /api/articles/{slug} — database read (cache bypassed)",
-                f"/api/articles/{slug}",
-                {
-                    "orderflow-off": "orderflow-off-db",
-                    "orderflow-on": "orderflow-on-db",
-                    "orderflow-profiled": "orderflow-profiled-db",
-                    **PEERS,
-                },
-            ),
-            Endpoint(
-                "cached",
-                "GET /api/stock/{item_id} — JSON served from the Redis cache",
-                f"/api/stock/{STOCK_ITEM}",
-                {
-                    "orderflow-off": "orderflow-off",
-                    "orderflow-on": "orderflow-on",
-                    "orderflow-profiled": "orderflow-profiled",
-                    **PEERS,
-                },
-            ),
-        ]
-        check_same_answer(servers, endpoints)
-        log("servers up, answers checked; measuring")
-        results = [measure_endpoint(e, servers, settings) for e in endpoints]
-        memory = {name: s.peak_rss_mib() for name, s in servers.items()}
-        for server in servers.values():
-            server.stop()
-        time.sleep(1)  # the Collector's batch and file flush (50 ms, 100 ms)
-        logs_delivered = log_delivery(collector, servers)
-        profiling = {  # the stopped servers pushed their last profile at shutdown
-            "pushes": len(pyroscope.pushes),
-            "samples": sum(1 for _ in pyroscope.samples("orderflow-api-profiled")),
-        }
-        servers.clear()
+    # BENCH_KEEP keeps the work directory (the Collector's output: hundreds of MiB).
+    keep = bool(os.environ.get("BENCH_KEEP"))
+    with running("bench", keep=keep, WORKER_METRICS_PORT="0") as backends:
+        base, workdir, collector = backends.env, backends.workdir, backends.collector
+        try:
+            # The database-read variant: Redis on a port where nothing listens. The cache then
+            # fails fast (connection refused), enters its cool-down and every request reads
+            # PostgreSQL: the product's own degraded path, minus one Redis round trip.
+            dead_redis = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+            # A service name of its own: span and log delivery count orderflow-on's alone.
+            profiled = {
+                **telemetry_env(collector, "orderflow-api-profiled"),
+                "PROFILING_ENABLED": "true",
+                "PYROSCOPE_SERVER_ADDRESS": pyroscope.url,
+            }
+            specs: list[tuple[str, list[str], dict[str, str]]] = [
+                ("orderflow-off", ["orderflow.cli", "api"], telemetry_env(None, "orderflow-api")),
+                (
+                    "orderflow-on",
+                    ["orderflow.cli", "api"],
+                    telemetry_env(collector, "orderflow-api"),
+                ),
+                ("orderflow-profiled", ["orderflow.cli", "api"], profiled),
+                ("orderflow-profiled-db", ["orderflow.cli", "api"], {**profiled, **dead_redis}),
+                (
+                    "orderflow-off-db",
+                    ["orderflow.cli", "api"],
+                    {**telemetry_env(None, "orderflow-api"), **dead_redis},
+                ),
+                (
+                    "orderflow-on-db",
+                    ["orderflow.cli", "api"],
+                    {**telemetry_env(collector, "orderflow-api"), **dead_redis},
+                ),
+                ("fastapi", ["bench.peers.fastapi_app"], {}),
+                ("fastapi-otel", ["bench.peers.fastapi_app"], zerocode.env(collector)),
+                ("litestar-asyncpg", ["bench.peers.litestar_asyncpg"], {}),
+                ("raw-asyncpg", ["bench.peers.raw_asyncpg"], {}),
+            ]
+            for name, module, extra in specs:
+                servers[name] = Server(
+                    name,
+                    module,
+                    {**base, **extra},
+                    free_port(),
+                    workdir / f"{name}.log",
+                    SERVER_CPUS,
+                )
+            servers["fastapi-otel"].interpreter = zerocode.interpreter()
+            for server in servers.values():
+                server.start()
+            for server in servers.values():
+                server.wait_ready()
+            token, slug = create_user_and_article(servers["orderflow-off"].base_url)
+            endpoints = [
+                Endpoint(
+                    "db",
+                    "GET /api/articles/{slug} — database read (cache bypassed)",
+                    f"/api/articles/{slug}",
+                    {
+                        "orderflow-off": "orderflow-off-db",
+                        "orderflow-on": "orderflow-on-db",
+                        "orderflow-profiled": "orderflow-profiled-db",
+                        **PEERS,
+                    },
+                ),
+                Endpoint(
+                    "cached",
+                    "GET /api/stock/{item_id} — JSON served from the Redis cache",
+                    f"/api/stock/{STOCK_ITEM}",
+                    {
+                        "orderflow-off": "orderflow-off",
+                        "orderflow-on": "orderflow-on",
+                        "orderflow-profiled": "orderflow-profiled",
+                        **PEERS,
+                    },
+                ),
+            ]
+            check_same_answer(servers, endpoints)
+            log("servers up, answers checked; measuring")
+            results = [measure_endpoint(e, servers, settings) for e in endpoints]
+            memory = {name: s.peak_rss_mib() for name, s in servers.items()}
+            for server in servers.values():
+                server.stop()
+            time.sleep(1)  # the Collector's batch and file flush (50 ms, 100 ms)
+            logs_delivered = log_delivery(collector, servers)
+            profiling = {  # the stopped servers pushed their last profile at shutdown
+                "pushes": len(pyroscope.pushes),
+                "samples": sum(1 for _ in pyroscope.samples("orderflow-api-profiled")),
+            }
+            servers.clear()
 
-        pipeline_result = pipeline.run(base, token, workdir, settings, log=log)
-        delivery = span_delivery(collector, results)
-        profile_result = (
-            profiles.run(
-                base, slug, collector, workdir, RESULTS / f"profiles-{stamp}", settings, log=log
+            pipeline_result = pipeline.run(base, token, workdir, settings, log=log)
+            delivery = span_delivery(collector, results)
+            profile_result = (
+                profiles.run(
+                    base, slug, collector, workdir, RESULTS / f"profiles-{stamp}", settings, log=log
+                )
+                if settings.profile_seconds > 0
+                else {}
             )
-            if settings.profile_seconds > 0
-            else {}
-        )
-    finally:
-        for server in servers.values():
-            server.stop()
-        collector.stop()
-        pyroscope.stop()
-        redis.stop()
-        postgres.stop()
+        finally:
+            for server in servers.values():
+                server.stop()
+            pyroscope.stop()
 
     elapsed = time.monotonic() - started
     raw = {
@@ -445,8 +411,6 @@ def main() -> None:  # noqa: PLR0915 - the run, in order
     (RESULTS / f"bench-{stamp}.txt").write_text(table + "\n")
     print(table)
     print(f"\nraw results: {json_path.relative_to(REPO)} ({elapsed / 60:.1f} min)")
-    if not os.environ.get("BENCH_KEEP"):
-        shutil.rmtree(workdir, ignore_errors=True)  # Collector output: hundreds of MiB
 
 
 if __name__ == "__main__":
