@@ -11,6 +11,7 @@ import contextlib
 import glob
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -24,11 +25,30 @@ class ServiceError(RuntimeError):
     """A throwaway server could not be started."""
 
 
+# Where free_port() looks: below the kernel's ephemeral range (32768-60999 by default), which
+# is what bind(("", 0)) hands out and what every outgoing connection takes its local port from.
+# A port from that range can be taken by any client socket between free_port() returning it and
+# the server binding it (seen: the operator's metrics port, while the test bed's components
+# held thousands of connections). Below 30000 also stays clear of Kubernetes' NodePort range.
+FREE_PORTS = range(20000, 30000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port nothing is bound to, on any address, that this process has not handed out
+    before."""
+    for _ in range(200):
+        port = random.choice(FREE_PORTS)  # noqa: S311 - not security-relevant
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - the widest bind a server may make
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise ServiceError(f"no free TCP port in {FREE_PORTS}")
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
