@@ -27,7 +27,7 @@ from bench.servers import (
 from orderflow.devservices import free_port
 
 
-def main() -> None:  # noqa: PLR0912 - one linear experiment
+def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.ab", description=__doc__)
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--endpoint", choices=["db", "cached"], default="db")
@@ -66,6 +66,13 @@ def main() -> None:  # noqa: PLR0912 - one linear experiment
                 path = "/api/stock/sku-001"
             for server in servers.values():
                 wrk(server.base_url + path, duration=2, connections=args.connections)
+            # One load for every variant and round: open loop at a fixed rate (p99), else
+            # closed loop (throughput).
+            load = (
+                partial(openloop, rate=args.rate, duration=args.duration)
+                if args.rate
+                else partial(wrk, duration=args.duration, connections=args.connections)
+            )
             rps: dict[str, list[float]] = {v: [] for v in servers}
             per_cpu: dict[str, list[float]] = {v: [] for v in servers}
             p99: dict[str, list[float]] = {v: [] for v in servers}
@@ -75,30 +82,12 @@ def main() -> None:  # noqa: PLR0912 - one linear experiment
                 )
                 for variant in order:
                     server = servers[variant]
+                    result = timed(server, partial(load, server.base_url + path))
                     if args.rate:
-                        result = timed(
-                            server,
-                            partial(
-                                openloop,
-                                server.base_url + path,
-                                rate=args.rate,
-                                duration=args.duration,
-                            ),
-                        )
                         p99[variant].append(result["p99_ms"])
                         result["rps"], result["error_count"] = (
                             result["achieved_rps"],
                             result["errors"],
-                        )
-                    else:
-                        result = timed(
-                            server,
-                            partial(
-                                wrk,
-                                server.base_url + path,
-                                duration=args.duration,
-                                connections=args.connections,
-                            ),
                         )
                     rps[variant].append(result["rps"])
                     per_cpu[variant].append(result["requests_per_cpu_s"])

@@ -38,14 +38,13 @@ class Backends:
 
 
 def migrate_and_seed(env: dict[str, str], database_url: str) -> None:
-    for command in (["migrate", "up"], ["seed"]):
-        subprocess.run(
-            [sys.executable, "-m", "orderflow.cli", *command],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            cwd=REPO,
-        )
+    subprocess.run(
+        [sys.executable, "-m", "orderflow.cli", "migrate", "up", "--seed"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
 
     async def ample_stock() -> None:
         connection = await asyncpg.connect(database_url)

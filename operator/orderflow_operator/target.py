@@ -13,6 +13,8 @@ from orderflow_operator.misuse import find_misuse
 from orderflow_operator.pods import TemplateError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orderflow_operator.crd.models import PolicySpec, TargetRef
     from orderflow_operator.kube import KubeClient
     from orderflow_operator.misuse import Finding
@@ -41,6 +43,30 @@ async def _get(kube: KubeClient, namespace: str, target: TargetRef) -> dict[str,
     return workload
 
 
+async def _compare_and_swap(
+    kube: KubeClient,
+    namespace: str,
+    target: TargetRef,
+    plan: Callable[[dict[str, Any] | None], list[dict[str, Any]]],
+) -> dict[str, Any] | None:
+    """Read the workload, let ``plan`` turn it into JSON-patch operations (``pods.
+    workload_patch`` tests the resourceVersion first, so the patch applies only to what was
+    read) and apply them; on a conflict read again. No operations: nothing to write. Returns
+    the workload as last read (None: it does not exist)."""
+    for _ in range(CAS_ATTEMPTS):
+        workload = await _get(kube, namespace, target)
+        ops = plan(workload)
+        if not ops:
+            return workload
+        try:
+            await kube.patch(_path(namespace, target), ops, "json")
+            return workload
+        except ApiError as exc:
+            if exc.status not in (409, 422):
+                raise
+    raise kopf.TemporaryError(f"{target.kind} {target.name} kept changing", delay=5)
+
+
 async def configure(
     kube: KubeClient,
     namespace: str,
@@ -54,17 +80,14 @@ async def configure(
     Raises kopf errors for kopf to retry (target missing, owned by another policy) after
     recording why in the ProbesConfigured condition (the caller publishes it)."""
     target = spec.target
-    for _ in range(CAS_ATTEMPTS):
-        workload = await _get(kube, namespace, target)
+    template: dict[str, Any] = {}
+
+    def plan(workload: dict[str, Any] | None) -> list[dict[str, Any]]:
+        nonlocal template
         if workload is None:
-            state.set(
-                cond.PROBES_CONFIGURED,
-                cond.FALSE,
-                "TargetNotFound",
-                f"{target.kind} {target.name} not found",
-                generation,
-            )
-            raise TargetMissing(f"{target.kind} {target.name} not found", delay=10)
+            message = f"{target.kind} {target.name} not found"
+            state.set(cond.PROBES_CONFIGURED, cond.FALSE, "TargetNotFound", message, generation)
+            raise TargetMissing(message, delay=10)
         holder = pods.owner(workload)
         if holder not in (None, policy):
             message = f"{target.kind} {target.name} is already managed by HealthPolicy {holder}"
@@ -75,21 +98,13 @@ async def configure(
         except TemplateError as exc:
             state.set(cond.PROBES_CONFIGURED, cond.FALSE, "ContainerNotFound", str(exc), generation)
             raise kopf.PermanentError(str(exc)) from exc
-        ops = pods.workload_patch(
+        return pods.workload_patch(
             workload,
             template,
             {pods.OWNER_ANNOTATION: policy, pods.ORIGINAL_ANNOTATION: original},
         )
-        if not ops:
-            break
-        try:
-            await kube.patch(_path(namespace, target), ops, "json")
-            break
-        except ApiError as exc:
-            if exc.status not in (409, 422):
-                raise
-    else:
-        raise kopf.TemporaryError(f"{target.kind} {target.name} kept changing", delay=5)
+
+    await _compare_and_swap(kube, namespace, target, plan)
     declared = ", ".join(
         f"{kind.value.removesuffix('Probe')} {probe.path}:{probe.port}"
         for kind, probe in spec.probes.by_kind().items()
@@ -110,23 +125,17 @@ async def configure(
 
 async def release(kube: KubeClient, namespace: str, policy: str, target: TargetRef) -> int:
     """Take back what ``configure`` added; return how many pods lost the gate condition."""
-    for _ in range(CAS_ATTEMPTS):
-        workload = await _get(kube, namespace, target)
+
+    def plan(workload: dict[str, Any] | None) -> list[dict[str, Any]]:
         if workload is None or pods.owner(workload) != policy:
-            break
-        ops = pods.workload_patch(
+            return []  # gone, or not ours (any more): nothing to take back
+        return pods.workload_patch(
             workload,
             pods.restore(workload),
             {pods.OWNER_ANNOTATION: None, pods.ORIGINAL_ANNOTATION: None},
         )
-        try:
-            await kube.patch(_path(namespace, target), ops, "json")
-            break
-        except ApiError as exc:
-            if exc.status not in (409, 422):
-                raise
-    else:
-        raise kopf.TemporaryError(f"{target.kind} {target.name} kept changing", delay=5)
+
+    workload = await _compare_and_swap(kube, namespace, target, plan)
     if workload is None or pods.owner(workload) not in (None, policy):
         return 0  # gone, or (re)claimed by another policy whose gate this now is
     # Pods of the old template keep their spec.readinessGates (immutable) until the rollout

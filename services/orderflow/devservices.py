@@ -100,15 +100,17 @@ class Postgres:
     def datadir(self) -> Path:
         return self.root / "data"
 
-    def _run(self, *args: str) -> None:
-        subprocess.run(
+    def _run(self, *args: str, stdin_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL program as the postgres user (initdb and the server refuse root)."""
+        return subprocess.run(
             [*_as_postgres_user(), *args],
             check=True,
             capture_output=True,
             text=True,
             cwd="/",
             env={**os.environ, "PGPASSWORD": self.password},
-            stdin=subprocess.DEVNULL,
+            input=stdin_text,
+            stdin=None if stdin_text is not None else subprocess.DEVNULL,
         )
 
     def start(self) -> Postgres:
@@ -143,14 +145,9 @@ class Postgres:
         """Create the database in single-user mode, before the server ever listens: a client
         waiting for the port (``migrate up --wait-seconds``) must never find the server up
         and the database missing, which it rightly treats as a configuration error."""
-        result = subprocess.run(
-            [*_as_postgres_user(), str(bindir / "postgres"), "--single", "-D", str(self.datadir),
-             "postgres"],
-            input=f'CREATE DATABASE "{self.database}" OWNER "{self.user}";\n',
-            capture_output=True,
-            text=True,
-            cwd="/",
-            check=True,
+        result = self._run(
+            str(bindir / "postgres"), "--single", "-D", str(self.datadir), "postgres",
+            stdin_text=f'CREATE DATABASE "{self.database}" OWNER "{self.user}";\n',
         )  # fmt: skip
         # Single-user mode reports a failed statement on stderr and still exits 0.
         if "ERROR:" in result.stderr:

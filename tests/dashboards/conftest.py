@@ -28,7 +28,7 @@ from tests.dashboards.promstack import (
     render_rules_for_test,
 )
 from tests.support.collector import CollectorProcess
-from tests.support.processes import ServiceProcess, wait_http_ok
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok
 
 HERE = Path(__file__).resolve().parent
 COLLECTOR_CONFIG = HERE / "collector-selfmetrics.yaml"
@@ -256,14 +256,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "WORKER_MAX_RETRIES": "2",
             "OUTBOX_POLL_SECONDS": "0.5",
         }
-        base = {**os.environ, **env}
-        for command in (["migrate", "up"], ["seed"]):
-            subprocess.run(
-                [sys.executable, "-m", "orderflow.cli", *command],
-                env=base,
-                check=True,
-                capture_output=True,
-            )
+        run_cli(env, "migrate", "up", "--seed", check=True)
         api = ServiceProcess(["api"], {**env, "PORT": str(api_port)}, workdir / "api.log").start()
         wait_http_ok(f"http://127.0.0.1:{api_port}/healthz", api)
 

@@ -20,9 +20,7 @@ data, as must every recording rule and alert expression of the rendered rules.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ from tests.dashboards.promstack import (
 )
 from tests.dashboards.shipped import Shipped, lgtm_facts, shipped
 from tests.support.collector import collector_binary
-from tests.support.processes import ServiceProcess, wait_http_ok
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -251,13 +249,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             "EMAIL_SINK_URL": f"http://127.0.0.1:{api_port}/_sink/email",
             "EMAIL_SINK_ENABLED": "true",
         }
-        for command in (["migrate", "up"], ["seed"]):
-            subprocess.run(
-                [sys.executable, "-m", "orderflow.cli", *command],
-                env={**os.environ, **env},
-                check=True,
-                capture_output=True,
-            )
+        run_cli(env, "migrate", "up", "--seed", check=True)
         api = ServiceProcess(["api"], {**env, "PORT": str(api_port)}, workdir / "api.log").start()
         wait_http_ok(f"http://127.0.0.1:{api_port}/healthz", api)
         stack = Stack(env, workdir, api_port, worker_port, 0, api, prom)

@@ -5,10 +5,7 @@ Everything is started by the suite itself from installed binaries; nothing is mo
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ from orderflow.devservices import Postgres, Redis, free_port
 from tests.support.api_client import Account, register
 from tests.support.database import Database
 from tests.support.email_sink import RecordingEmailSink
-from tests.support.processes import ServiceProcess, wait_http_ok
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok
 
 
 @pytest.fixture(scope="session")
@@ -53,12 +50,7 @@ def base_env(
         # on the shared database sweeping, who returned a unit would be a race.
         "RESERVATION_SWEEP_SECONDS": "3600",
     }
-    subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", "migrate", "up"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    run_cli(env, "migrate", "up", check=True)
     return env
 
 
@@ -149,17 +141,6 @@ def make_product(db: Database) -> Callable[..., str]:
         return item_id
 
     return create
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``orderflow ARGS`` as an operator would type it, with the test servers' settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ certificates made by the test."""
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from sqlalchemy import text
 from orderflow.db.engine import make_engine
 from orderflow.devservices import Postgres, free_port
 from orderflow.settings import DatabaseSettings, parse_database_url
-from tests.support.processes import ServiceProcess, wait_http_ok
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok
 from tests.support.tls import CERT_USER, Pki, make_pki, require_tls
 
 
@@ -139,13 +136,7 @@ def test_migrate_and_serve_over_verified_tls(
         "&connect_timeout=10"
     )
     env = {**base_env, "DATABASE_URL": url_of(tls_postgres, query), "PORT": str(free_port())}
-    migrated = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", "migrate", "up"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    migrated = run_cli(env, "migrate", "up")
     assert migrated.returncode == 0, migrated.stderr[-2000:]
 
     async def api_connections() -> list[bool]:
@@ -178,12 +169,6 @@ def test_unknown_url_parameters_stop_startup_naming_them(base_env: dict[str, str
         **base_env,
         "DATABASE_URL": "postgres://u:p@localhost/db?sslmode=require&sslmod=verify-full&x=1",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", "migrate", "up"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli(env, "migrate", "up")
     assert result.returncode == 2
     assert "sslmod, x" in result.stderr and "not support" in result.stderr

@@ -25,10 +25,9 @@ import httpx
 import pytest
 
 from orderflow.devservices import Postgres, Redis, free_port
-from tests.integration.conftest import run_cli
 from tests.support.api_client import Account, register
 from tests.support.database import Database
-from tests.support.processes import ServiceProcess, wait_http_ok, wait_until
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok, wait_until
 
 OUTAGE_SECONDS = 30.0
 ITEMS = 4

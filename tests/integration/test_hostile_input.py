@@ -5,9 +5,6 @@ naming the field, races end in 4xx, and a database that cannot serve answers 503
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 
 from orderflow.devservices import Postgres, free_port
 from tests.support.api_client import Account, assert_error, register
-from tests.support.processes import ServiceProcess, wait_http_ok, wait_until
+from tests.support.processes import ServiceProcess, run_cli, wait_http_ok, wait_until
 
 INT32_OVER = 2**31
 INT64_OVER = 2**63
@@ -263,12 +260,7 @@ def test_a_stopped_database_is_503_then_recovers(
     base_env: dict[str, str], own_postgres: Postgres, logs_dir: Path
 ) -> None:
     env = {**base_env, "DATABASE_URL": own_postgres.url, "PORT": str(free_port())}
-    subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", "migrate", "up"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    run_cli(env, "migrate", "up", check=True)
     process = ServiceProcess(["api"], env, logs_dir / f"api-own-pg-{env['PORT']}.log").start()
     url = f"http://127.0.0.1:{env['PORT']}"
     try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orderflow.db.migrate import schema_head
 from orderflow.devservices import Postgres, free_port
 from tests.support.database import Database
-from tests.support.processes import ServiceProcess, wait_until
+from tests.support.processes import ServiceProcess, run_cli, wait_until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,15 +30,7 @@ def _fresh_database(postgres: Postgres) -> str:
 
 
 def _migrate(base_env: dict[str, str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **base_env, "DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "orderflow.cli", "migrate", "up", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_cli({**base_env, "DATABASE_URL": url}, "migrate", "up", *args, timeout=120)
 
 
 def test_concurrent_migrations_serialise_on_the_advisory_lock(

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.integration.conftest import WorkerControl, run_cli
+from tests.integration.conftest import WorkerControl
 from tests.support.api_client import Account, assert_error, register
-from tests.support.processes import wait_until
+from tests.support.processes import run_cli, wait_until
 
 
 def confirmed_order(client: httpx.Client, account: Account, item: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +34,27 @@ class ServiceProcess(Process):
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def run_cli(
+    env: dict[str, str], *args: str, check: bool = False, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``orderflow ARGS`` as an operator would type it, with the test servers' settings.
+    ``check``: a non-zero exit fails the test with the command's stderr. ``timeout``: a
+    command that hangs fails the test instead of holding the suite."""
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if check and result.returncode:
+        raise AssertionError(
+            f"orderflow {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
+        )
+    return result
 
 
 def wait_http_ok(url: str, process: Process, timeout: float = 30) -> None:
