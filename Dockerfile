@@ -31,10 +31,19 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-# uv lives in its own throwaway venv, in the build stages only.
+# uv lives in its own throwaway venv, in the build stages only. binutils too: `strip`.
 RUN --mount=type=secret,id=cacert \
     if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi; \
-    python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
+    python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}" \
+    && apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils \
+        >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
+# Wheels of C extensions (asyncpg, aiohttp, PyYAML, multidict, ...) ship with DWARF debug
+# sections: about a third of a virtualenv's bytes (asyncpg's protocol module: 7.5 MB, 0.8 MB
+# without). Nothing reads them at runtime; `--strip-debug` removes only those sections and
+# keeps the symbol tables, so native backtraces still name functions (what Debian's own
+# packages do). Done on each virtualenv once it is complete (the app's and the operator's).
 WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 COPY operator/pyproject.toml operator/README.md ./operator/
@@ -51,6 +60,7 @@ COPY services/orderflow ./services/orderflow
 RUN --mount=type=secret,id=cacert --mount=type=cache,target=/root/.cache/uv \
     if [ -s /run/secrets/cacert ]; then export SSL_CERT_FILE=/run/secrets/cacert; fi; \
     /opt/uv/bin/uv sync --frozen --no-dev --no-editable --package orderflow \
+    && find /opt/orderflow -name '*.so' -exec strip --strip-debug {} + \
     && /opt/orderflow/bin/orderflow --help >/dev/null
 
 # --- the operator's virtualenv, the same way, into /opt/orderflow-operator.
@@ -64,6 +74,7 @@ COPY operator/orderflow_operator ./operator/orderflow_operator
 RUN --mount=type=secret,id=cacert --mount=type=cache,target=/root/.cache/uv \
     if [ -s /run/secrets/cacert ]; then export SSL_CERT_FILE=/run/secrets/cacert; fi; \
     /opt/uv/bin/uv sync --frozen --no-dev --no-editable --package orderflow-operator \
+    && find /opt/orderflow-operator -name '*.so' -exec strip --strip-debug {} + \
     && /opt/orderflow-operator/bin/python -m orderflow_operator --help >/dev/null
 
 # --- what every runtime image shares: a fixed non-root identity (matches runAsUser in the

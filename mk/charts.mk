@@ -17,7 +17,7 @@ PYTEST_CHARTS_ARGS ?=
 
 .PHONY: images image-deps chart-sync chart-lint test-charts up down
 
-images:  ## build orderflow-api and orderflow-worker images (local base when no registry)
+images:  ## build the orderflow-api, -worker and -operator images (local base when no registry)
 	k8s/base-image/images.sh
 
 # Helm reads nothing outside the chart: copy the Collector configuration in (otel/ is also

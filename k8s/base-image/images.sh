@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Build the orderflow API and worker images (the root Dockerfile, targets api and worker).
-# One script for `make images`, `make up` and the tests, so all three build the same way.
+# Build the orderflow images: the root Dockerfile's targets api, worker and operator.
+# One script for `make images`, `make up`, the end-to-end bed and the tests, so all of them
+# build the same way.
 #
 #   k8s/base-image/images.sh [TAG]     # default TAG: the chart's appVersion
 #
-# Prints the two image references. The base image is BASE_IMAGE if set; else the Dockerfile's
+# Prints the three image references (api, worker, operator, in that order). The base image is BASE_IMAGE if set; else the Dockerfile's
 # default (the official python:3.11-slim-bookworm) when it is present or can be pulled; else a
 # local Debian + Python base made by build.sh (no registry reachable).
 # Also: starts the Docker daemon when it is installed but not running and we are root, and
@@ -46,7 +47,7 @@ fi
 
 secret=()
 if [ -s "$CA_BUNDLE" ]; then secret=(--secret "id=cacert,src=$CA_BUNDLE"); fi
-for target in api worker; do
+for target in api worker operator; do
     log "building orderflow-$target:$TAG from $BASE_IMAGE"
     "$DOCKER" build --quiet -f "$ROOT/Dockerfile" --target "$target" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" "${secret[@]}" \

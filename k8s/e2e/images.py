@@ -1,8 +1,8 @@
 """Every image of the end-to-end install, built with the local Docker engine and copied into
 the real node's containerd (what ``kind load docker-image`` does).
 
-- the project's own: API and worker (``k8s/base-image/images.sh``), operator
-  (the root ``Dockerfile``, target ``operator``);
+- the project's own: API, worker and operator (``k8s/base-image/images.sh``, the root
+  ``Dockerfile``'s three targets);
 - stand-ins for the dependencies the chart pins upstream (``k8s/standins/``).
 
 Tags are derived from the Docker image id (``e2e-<12 hex>``): a rebuilt image gets a new tag,
@@ -94,25 +94,19 @@ def build_image(dockerfile: Path, context: Path, target: str | None, base: str, 
 def build_all() -> list[Image]:
     """Build (incrementally: Docker's layer cache) every image the install needs."""
     env = {**os.environ}
-    _log("building the API and worker images (k8s/base-image/images.sh)")
+    _log("building the API, worker and operator images (k8s/base-image/images.sh)")
     built = subprocess.run(
         [str(BASE_IMAGE_DIR / "images.sh")], capture_output=True, text=True, env=env, check=False
     )
     if built.returncode:
         raise RuntimeError(f"images.sh failed:\n{built.stderr[-3000:]}")
-    api_ref, worker_ref = built.stdout.split()
+    api_ref, worker_ref, operator_ref = built.stdout.split()
     base = base_image()
     images = [
         Image("api.image", "orderflow-api", retag(api_ref, "orderflow-api")),
         Image("worker.image", "orderflow-worker", retag(worker_ref, "orderflow-worker")),
+        Image("image", "orderflow-operator", retag(operator_ref, "orderflow-operator")),
     ]
-    _log("building the operator image (Dockerfile, target operator)")
-    build_image(ROOT / "Dockerfile", ROOT, "operator", base, "orderflow-operator:build")
-    images.append(
-        Image(
-            "image", "orderflow-operator", retag("orderflow-operator:build", "orderflow-operator")
-        )
-    )
     for name in ("postgres", "redis"):
         _log(f"building the {name} stand-in (k8s/standins/{name})")
         local = f"orderflow.local/{name}:build"

@@ -1,7 +1,8 @@
-"""The API and worker images, built here from a locally made base (no registry), run
-against real PostgreSQL and Redis the way the chart runs them: non-root, read-only root
-filesystem with /tmp writable, all capabilities dropped. They answer /healthz and /readyz,
-serve a request, and stop cleanly on SIGTERM within the pod's grace period."""
+"""The API, worker and operator images, built here from a locally made base (no registry).
+API and worker run against real PostgreSQL and Redis the way the chart runs them: non-root,
+read-only root filesystem with /tmp writable, all capabilities dropped. They answer /healthz and
+/readyz, serve a request, and stop cleanly on SIGTERM within the pod's grace period. The
+operator image holds the operator and none of the app; no image carries debug sections."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from orderflow.devservices import Postgres, Redis, free_port
 from tests.charts.chart import REPO
@@ -135,14 +137,65 @@ def test_image_runs_as_non_root_with_exec_entrypoint(images: dict[str, str], tar
     print(f"{images[target]}: {info['Size'] / 2**20:.0f} MiB")  # the report's number
 
 
-def test_image_holds_no_compilers_package_tools_or_build_secrets(images: dict[str, str]) -> None:
+def test_operator_image_runs_the_operator_as_non_root_without_the_app(
+    images: dict[str, str],
+) -> None:
+    info = json.loads(docker("image", "inspect", images["operator"]).stdout)[0]
+    config = info["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["python", "-m", "orderflow_operator"]
+    probe = (
+        "import importlib.util as u; "
+        "print(*(m for m in ('kopf', 'asyncpg', 'redis', 'orderflow_operator', 'orderflow', "
+        "'litestar', 'sqlalchemy', 'dramatiq', 'argon2') if u.find_spec(m)))"
+    )
+    found = docker(
+        "run", "--rm", "--read-only", "--entrypoint", "python", images["operator"], "-c", probe
+    ).stdout.split()
+    assert found == ["kopf", "asyncpg", "redis", "orderflow_operator"], found
+    print(f"{images['operator']}: {info['Size'] / 2**20:.0f} MiB")  # the report's number
+
+
+@pytest.mark.parametrize("target", ["api", "operator"])
+def test_extension_modules_carry_no_debug_sections(
+    images: dict[str, str], target: str, tmp_path: Path
+) -> None:
+    """The Dockerfile strips the DWARF sections off the wheels' C extensions (a third of the
+    operator image's virtualenv); the symbol tables stay, for native backtraces."""
+    name = f"orderflow-test-{uuid.uuid4().hex[:8]}"
+    docker("create", "--name", name, images[target])
+    try:
+        docker("cp", f"{name}:/opt", str(tmp_path))
+    finally:
+        docker("rm", "-f", name, check=False)
+    modules = sorted(tmp_path.rglob("*.so"))
+    assert len(modules) > 10, modules  # the virtualenv's extensions were found
+    with_debug: list[Path] = []
+    with_symbols: list[Path] = []
+    for module in modules:
+        with module.open("rb") as stream:
+            sections = {section.name for section in ELFFile(stream).iter_sections()}
+        if any(section.startswith(".debug_") for section in sections):
+            with_debug.append(module.relative_to(tmp_path))
+        if ".symtab" in sections:
+            with_symbols.append(module)
+    assert with_debug == [], f"{target}: extension modules with debug sections: {with_debug}"
+    # --strip-debug, not --strip-all: the wheels' symbol tables survive (a few wheels ship
+    # without one of their own).
+    assert len(with_symbols) > len(modules) // 2, f"{len(with_symbols)} of {len(modules)}"
+
+
+@pytest.mark.parametrize("target", ["api", "operator"])
+def test_image_holds_no_compilers_package_tools_or_build_secrets(
+    images: dict[str, str], target: str
+) -> None:
     script = (
-        "for tool in gcc cc g++ make uv pip pip3 apt-get; do "
+        "for tool in gcc cc g++ make strip ld uv pip pip3 apt-get; do "
         "command -v $tool >/dev/null 2>&1 && echo found:$tool; done; "
         "ls /run/secrets 2>/dev/null && echo found:/run/secrets; "
         "cat /etc/ssl/certs/ca-certificates.crt 2>/dev/null; true"
     )
-    out = docker("run", "--rm", "--entrypoint", "sh", images["api"], "-c", script).stdout
+    out = docker("run", "--rm", "--entrypoint", "sh", images[target], "-c", script).stdout
     found = re.findall(r"^found:(\S+)$", out, re.MULTILINE)
     # apt-get comes with the Debian base (official or local); compilers and build tools do not.
     assert set(found) <= {"apt-get"}, found
