@@ -1,4 +1,4 @@
-# Operator: run it against a cluster, test it, build its image.
+# Operator: run it against a cluster, test it (`make images` builds its image with the app's).
 # Included by the root Makefile (`include mk/*.mk`), which defines PYTHON and the venv,
 # system-deps and tools targets.
 
@@ -6,10 +6,9 @@ PYTHON ?= .venv/bin/python
 OPERATOR_NAMESPACE ?= default
 # e.g. OPERATOR_ARGS="--all-namespaces" or "-n shop -n billing --verbose"
 OPERATOR_ARGS ?= --namespace $(OPERATOR_NAMESPACE)
-OPERATOR_IMAGE ?= orderflow-operator:dev
 KUBECTL = $(shell python3 tools/gotool.py path kubectl)
 
-.PHONY: operator-crds operator-run test-operator operator-image
+.PHONY: operator-crds operator-run test-operator
 
 operator-crds: tools  ## install/upgrade the HealthPolicy + kopf peering CRDs in $KUBECONFIG's cluster
 	@test -n "$$KUBECONFIG" || { echo "operator-crds: set KUBECONFIG (e.g. from make cluster)"; exit 1; }
@@ -20,7 +19,3 @@ operator-run: venv operator-crds  ## run the operator here against $KUBECONFIG (
 
 test-operator: venv system-deps tools  ## operator unit + acceptance tests (own test bed unless ORDERFLOW_TEST_KUBECONFIG)
 	$(PYTHON) -m pytest tests/operator $(PYTEST_ARGS)
-
-operator-image:  ## docker build the operator image (BASE_IMAGE=... for a locally built base)
-	docker build --target operator $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
-		-t $(OPERATOR_IMAGE) .
