@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +26,12 @@ def email_sink() -> Iterator[RecordingEmailSink]:
     sink = RecordingEmailSink().start()
     yield sink
     sink.stop()
+    if sink.rejected:  # not the app's doing (it only sends emails): say who it was
+        warnings.warn(
+            f"email sink: {len(sink.rejected)} POSTs that were not emails, first: "
+            f"{sink.rejected[0].headers} {sink.rejected[0].body[:300]!r}",
+            stacklevel=1,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,20 @@ class RecordingEmailSink(RecordingServer):
         self.deliveries: list[dict[str, Any]] = []
         self.keys: Counter[str] = Counter()
         self.fail_with: int | None = None
+        self.rejected: list[Request] = []  # POSTs that are not an email: never a delivery
 
     def handle(self, request: Request) -> Reply:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not {"to", "subject", "body"} <= body.keys():
+            # Not what the app sends ({to, subject, body}): kept apart, so a stray client
+            # neither counts as a delivery nor breaks the tests reading them.
+            self.rejected.append(request)
+            return Reply(400, {"content-type": "application/json"}, b"{}")
         status = self.fail_with or 202
         if status < 400:
-            body = json.loads(request.body or b"{}")
             self.deliveries.append({**body, "headers": request.headers})
             key = next(
                 (v for k, v in request.headers.items() if k.lower() == "idempotency-key"), ""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
+from orderflow.devservices import free_port
+
 
 @dataclass(frozen=True)
 class Request:
@@ -53,7 +55,11 @@ class RecordingServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # free_port(), not port 0: the kernel hands port 0 out of the ephemeral range again and
+        # again, so a client still retrying against an earlier receiver (an Alertmanager
+        # whose webhook receiver is gone, an exporter of a process not yet reaped) could post
+        # into this one. free_port() never gives the same port twice in a process.
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def handle(self, request: Request) -> Reply:
