@@ -5,9 +5,10 @@
 #
 #   k8s/base-image/images.sh [TAG]     # default TAG: the chart's appVersion
 #
-# Prints the three image references (api, worker, operator, in that order). The base image is BASE_IMAGE if set; else the Dockerfile's
-# default (the official python:3.11-slim-bookworm) when it is present or can be pulled; else a
-# local Debian + Python base made by build.sh (no registry reachable).
+# Prints the three image references (api, worker, operator, in that order). The base image is
+# BASE_IMAGE if set; else the Dockerfile's default (the official python:3.11-slim-bookworm) when
+# it is present or can be pulled; else a local Debian + Python base made by build.sh (no
+# registry reachable).
 # Also: starts the Docker daemon when it is installed but not running and we are root, and
 # builds with the client docker-client.sh picks (one that can use BuildKit).
 # The host CA bundle goes in as a build secret (never into a layer).

@@ -31,10 +31,7 @@ class RecordingEmailSink(RecordingServer):
         status = self.fail_with or 202
         if status < 400:
             self.deliveries.append({**body, "headers": request.headers})
-            key = next(
-                (v for k, v in request.headers.items() if k.lower() == "idempotency-key"), ""
-            )
-            self.keys[key] += 1
+            self.keys[request.header("idempotency-key")] += 1
         return Reply(status, {"content-type": "application/json"}, b"{}")
 
     @property
