@@ -1,9 +1,10 @@
 """Tilt against the test bed's real node (tests/inner_loop/bed.py): `tilt ci` builds the three
 images with the local Docker engine, pushes them to the bed's registry (found through the
 cluster's `local-registry-hosting` ConfigMap), deploys both charts with the dev values and
-exits 0 only when every resource is Ready; then a live update under `tilt up` in a copy of the
-checkout, timed from the saved file to the changed answer, and a `uv.lock` change that
-rebuilds the image instead. Each run is torn down with `tilt down`, nothing left running."""
+exits 0 only when every resource is Ready, the operator's gated rollouts included; then a live
+update under `tilt up` in a copy of the checkout, timed from the saved file to the changed
+answer, and a `uv.lock` change that rebuilds the image instead. Each run is torn down with
+`tilt down`, nothing left running."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from k8s.testbed.procs import free_port
 
+from orderflow_operator.pods import GATE
 from tests.inner_loop.bed import NAMESPACE, checkout_copy
 from tests.inner_loop.live import (
     api_pod,
@@ -87,9 +89,17 @@ def test_tilt_ci_deploys_every_resource_ready(
             i.split("/", 1)[1].split(":")[0] for i in images if i.startswith(dev_cluster.registry)
         }
         assert pushed >= BUILT, images
+        # `gates` (Tiltfile) held the exit until the operator's gated rollouts completed; a pod
+        # those rollouts replaced may still be shutting down, and is not part of the result.
         for pod in pods:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
             ready = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
             assert ready.get("Ready") == "True", (pod["metadata"]["name"], pod["status"])
+            component = pod["metadata"]["labels"].get("app.kubernetes.io/component")
+            if component in {"api", "worker"}:
+                gates = [g["conditionType"] for g in pod["spec"].get("readinessGates", [])]
+                assert gates == [GATE], (pod["metadata"]["name"], gates)
         print(f"\ntilt ci: every resource Ready after {seconds:.0f}s (builds and pushes included)")
     finally:
         tilt_down(tools["tilt"], dev_cluster, REPO, tmp_path)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from orderflow.cli import build_parser
+from orderflow_operator.pods import GATE
 from tests.inner_loop.repo import DEV_DIR, REPO, dev_layer_from_skaffold, mirror
 
 if TYPE_CHECKING:
@@ -240,6 +241,37 @@ def test_buttons(manifests: dict[str, dict[str, Any]]) -> None:
         assert manifest["ResourceDependencies"] == ["api"]
         # The command after `--` parses with the real CLI (options exist, values are valid).
         build_parser().parse_args(args[len(exec_api) + 1 :])
+
+
+def test_gates_waits_for_the_operators_gated_rollouts(manifests: dict[str, dict[str, Any]]) -> None:
+    """`gates` is Ready only after each Deployment a HealthPolicy targets carries the
+    operator's readiness gate and has rolled it out, so `tilt ci` does not exit on pods that
+    rollout is about to replace."""
+    targets = [
+        o["spec"]["targetRef"]["name"]
+        for m in manifests.values()
+        if m.get("DeployTarget", {}).get("yaml")
+        for o in _objects(m)
+        if o["kind"] == "HealthPolicy"
+    ]
+    assert sorted(targets) == ["orderflow-api", "orderflow-worker"]
+    # The chart renders no gate of its own, so the operator's is readinessGates[0].
+    for resource in ("api", "worker"):
+        deployment = next(o for o in _objects(manifests[resource]) if o["kind"] == "Deployment")
+        assert "readinessGates" not in deployment["spec"]["template"]["spec"]
+    gates = manifests["gates"]
+    assert gates["Labels"] == {"operator": "operator"}
+    assert gates["ResourceDependencies"] == ["operator", "api", "worker"]
+    script = gates["DeployTarget"]["UpdateCmdSpec"]["args"][-1]
+    kubectl = f"kubectl --namespace {NAMESPACE}"
+    for name in targets:
+        wait = (
+            f"{kubectl} wait deployment/{name} --timeout=300s --for=jsonpath="
+            "'{.spec.template.spec.readinessGates[0].conditionType}'=" + GATE
+        )
+        rollout = f"{kubectl} rollout status deployment/{name} --timeout=300s"
+        assert f"{wait} && {rollout}" in script, script
+    assert script.index("deployment/orderflow-api") < script.index("deployment/orderflow-worker")
 
 
 def test_namespace_option(tools: dict[str, Path], tmp_path: Path) -> None:
