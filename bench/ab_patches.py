@@ -151,6 +151,43 @@ def no_otlp_logs() -> None:
     setup.LoggingHandler = null_handler  # type: ignore[attr-defined,assignment]
 
 
+def no_prometheus_bridge() -> None:
+    """Attribution only: the OTLP metric reader alone (every synchronous measurement is
+    aggregated once per reader; ``/metrics`` is then empty)."""
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+
+    from orderflow.telemetry import prometheus, setup  # noqa: PLC0415
+
+    def without_bridge(*, metric_readers: list[Any], **options: Any) -> MeterProvider:
+        readers = [
+            r for r in metric_readers if not isinstance(r, prometheus.PrometheusBridgeReader)
+        ]
+        return MeterProvider(metric_readers=readers, **options)
+
+    setup.MeterProvider = without_bridge  # type: ignore[attr-defined,assignment]
+
+
+def no_span_export() -> None:
+    """Attribution only: spans created, ended and queued as usual, the exporter returns at
+    once (no encoding, no gRPC call): what export costs on top of the SDK's span work."""
+    from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415
+
+    from orderflow.telemetry import setup  # noqa: PLC0415
+
+    original = setup.otlp_exporters  # type: ignore[attr-defined]
+
+    def discard(spans: Any) -> SpanExportResult:
+        del spans
+        return SpanExportResult.SUCCESS
+
+    def exporters() -> Any:
+        found = original()
+        found.spans.export = discard  # type: ignore[method-assign]
+        return found
+
+    setup.otlp_exporters = exporters  # type: ignore[attr-defined]
+
+
 def small_batches() -> None:
     """Span/log batches of 64 every 200 ms instead of 512 every 5 s: the exporter thread then
     holds the GIL (protobuf encoding) in short slices instead of stalling the event loop for
@@ -226,6 +263,8 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-sqlalchemy-spans": no_sqlalchemy_spans,
     "no-redis-spans": no_redis_spans,
     "no-otlp-logs": no_otlp_logs,
+    "no-prometheus-bridge": no_prometheus_bridge,
+    "no-span-export": no_span_export,
     "grpc-export": grpc_export,
     "grpc-batch512": grpc_batch512,
     "grpc-batch2048": grpc_batch2048,
