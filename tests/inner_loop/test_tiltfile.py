@@ -77,6 +77,13 @@ def _objects(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(manifest["DeployTarget"]["yaml"]) if doc]
 
 
+def _all_objects(manifests: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every object Tilt applies, across resources (buttons and local resources have none)."""
+    return [
+        o for m in manifests.values() if m.get("DeployTarget", {}).get("yaml") for o in _objects(m)
+    ]
+
+
 def test_tilt_is_the_pinned_build(tools: dict[str, Path]) -> None:
     out = subprocess.run(
         [str(tools["tilt"]), "version"], capture_output=True, text=True, check=True
@@ -186,8 +193,7 @@ def test_workloads_run_the_built_images(manifests: dict[str, dict[str, Any]]) ->
 def test_dev_values_and_fixed_credentials(manifests: dict[str, dict[str, Any]]) -> None:
     """Chart rendered with values-dev.yaml; no chart-generated (random) secret: the Tiltfile's
     development credentials are used, so a Tiltfile reload changes nothing."""
-    everything = [o for m in manifests.values() if m.get("DeployTarget", {}).get("yaml")
-                  for o in _objects(m)]  # fmt: skip
+    everything = _all_objects(manifests)
     kinds = {o["kind"] for o in everything}
     assert "HorizontalPodAutoscaler" not in kinds
     assert "PodDisruptionBudget" not in kinds
@@ -249,9 +255,7 @@ def test_gates_waits_for_the_operators_gated_rollouts(manifests: dict[str, dict[
     rollout is about to replace."""
     targets = [
         o["spec"]["targetRef"]["name"]
-        for m in manifests.values()
-        if m.get("DeployTarget", {}).get("yaml")
-        for o in _objects(m)
+        for o in _all_objects(manifests)
         if o["kind"] == "HealthPolicy"
     ]
     assert sorted(targets) == ["orderflow-api", "orderflow-worker"]
