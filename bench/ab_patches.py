@@ -167,6 +167,43 @@ def no_prometheus_bridge() -> None:
     setup.MeterProvider = without_bridge  # type: ignore[attr-defined,assignment]
 
 
+def sdk_counters() -> None:
+    """The cache's hit/miss counts as SDK ``Counter.add`` calls (the product before they became
+    tallies, ``orderflow.telemetry.tally``): one synchronous measurement per cached read, into
+    every metric reader. Under other names, so both instruments can exist side by side."""
+    from orderflow import cache  # noqa: PLC0415
+    from orderflow.domain.telemetry import meter  # noqa: PLC0415
+
+    class SdkCounter:
+        def __init__(self, name: str) -> None:
+            self._counter = meter.create_counter(name, unit="{lookup}")
+
+        def add(self, key: tuple[tuple[str, Any], ...], value: int = 1) -> None:
+            self._counter.add(value, dict(key))
+
+    cache._hits = SdkCounter("bench.cache.hits")  # type: ignore[assignment]
+    cache._misses = SdkCounter("bench.cache.misses")  # type: ignore[assignment]
+
+
+def upstream_redis_spans() -> None:
+    """Every cache command traced by the upstream Redis instrumentation alone (the product
+    before ``orderflow.telemetry.redis_commands``): the same spans, built its way."""
+    from orderflow.telemetry import clients  # noqa: PLC0415
+
+    def keep_upstream(client: Any) -> None:
+        del client
+
+    clients.trace_commands = keep_upstream  # type: ignore[attr-defined,assignment]
+
+
+def no_gc_tuning() -> None:
+    """The interpreter's default collector settings (the product before
+    ``orderflow.gc_tuning``): no frozen start-up heap, young threshold 700."""
+    from orderflow import gc_tuning  # noqa: PLC0415
+
+    gc_tuning.settle_startup_heap = lambda: None
+
+
 def no_span_export() -> None:
     """Attribution only: spans created, ended and queued as usual, the exporter returns at
     once (no encoding, no gRPC call): what export costs on top of the SDK's span work."""
@@ -265,6 +302,9 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-otlp-logs": no_otlp_logs,
     "no-prometheus-bridge": no_prometheus_bridge,
     "no-span-export": no_span_export,
+    "sdk-counters": sdk_counters,
+    "no-gc-tuning": no_gc_tuning,
+    "upstream-redis-spans": upstream_redis_spans,
     "grpc-export": grpc_export,
     "grpc-batch512": grpc_batch512,
     "grpc-batch2048": grpc_batch2048,

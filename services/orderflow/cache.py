@@ -14,6 +14,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from orderflow.domain.telemetry import meter
+from orderflow.telemetry.tally import tally_counter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -21,10 +22,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
-_hits = meter.create_counter("cache.hits", unit="{lookup}", description="Cache lookups served")
-_misses = meter.create_counter(
-    "cache.misses", unit="{lookup}", description="Cache lookups that went to the database"
+# Tallies, not SDK counters: a cached read is the hottest path there is (see
+# orderflow.telemetry.tally).
+_hits = tally_counter(meter, "cache.hits", unit="{lookup}", description="Cache lookups served")
+_misses = tally_counter(
+    meter, "cache.misses", unit="{lookup}", description="Cache lookups that went to the database"
 )
+_UNAVAILABLE = ("cache.reason", "unavailable")
+_ABSENT = ("cache.reason", "absent")
 
 
 class Cache:
@@ -43,20 +48,20 @@ class Cache:
         log.warning("cache unavailable", operation=operation, error=str(exc))
 
     async def get(self, key: str, kind: type[T]) -> T | None:
-        namespace = key.split(":", 1)[0]
+        namespace = ("cache.namespace", key.split(":", 1)[0])
         if not self.available:
-            _misses.add(1, {"cache.namespace": namespace, "cache.reason": "unavailable"})
+            _misses.add((namespace, _UNAVAILABLE))
             return None
         try:
             raw = await self._client.get(key)
         except RedisError as exc:
             self._failed("get", exc)
-            _misses.add(1, {"cache.namespace": namespace, "cache.reason": "unavailable"})
+            _misses.add((namespace, _UNAVAILABLE))
             return None
         if raw is None:
-            _misses.add(1, {"cache.namespace": namespace, "cache.reason": "absent"})
+            _misses.add((namespace, _ABSENT))
             return None
-        _hits.add(1, {"cache.namespace": namespace})
+        _hits.add((namespace,))
         return msgspec.json.decode(raw, type=kind)
 
     async def set(self, key: str, value: object) -> None:

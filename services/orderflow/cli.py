@@ -15,6 +15,7 @@ def _api(_: argparse.Namespace) -> None:
     import uvicorn
 
     from orderflow.api.app import create_asgi
+    from orderflow.gc_tuning import settle_startup_heap
     from orderflow.telemetry.profiling import start_profiling
     from orderflow.telemetry.setup import configure_telemetry
 
@@ -25,8 +26,10 @@ def _api(_: argparse.Namespace) -> None:
     # down gracefully: with the default handler the process died right there, before the
     # flushes below (the last spans, logs, metrics and profile of a stopping pod).
     signal.signal(signal.SIGTERM, _exit_after_graceful_stop)
+    app = create_asgi(settings)
+    settle_startup_heap()
     try:
-        _serve_api(uvicorn, create_asgi(settings), settings)
+        _serve_api(uvicorn, app, settings)
     finally:
         profiling.shutdown()
         telemetry.shutdown()

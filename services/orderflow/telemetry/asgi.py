@@ -25,46 +25,25 @@ from litestar.enums import ScopeType
 from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import asgi_getter
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from orderflow.domain.telemetry import meter
+from orderflow.telemetry.tally import tally_counter, tally_up_down_counter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PARAM_TYPE = re.compile(r"\{(\w+):[^}]+\}")
 
-
-class _Tally:
-    """Plain integer counts per attribute set, read by an observable instrument at collection
-    time. One dict update per request instead of an SDK measurement per request (which hashes
-    the attributes and updates the aggregation of every metric reader, the Prometheus bridge
-    and the OTLP exporter: ~20 µs each per request, for two counts the scrape reads anyway)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[tuple[str, Any], ...], int] = {}
-
-    def add(self, key: tuple[tuple[str, Any], ...], value: int) -> None:
-        # Only the event loop thread writes; the readers' threads copy (atomic under the GIL).
-        self.counts[key] = self.counts.get(key, 0) + value
-
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(count, dict(key)) for key, count in list(self.counts.items())]
-
-
-_served = _Tally()
-_in_flight = _Tally()
-meter.create_observable_counter(
-    "http.server.request.total",
-    callbacks=[_served.observe],
-    unit="{request}",
-    description="HTTP requests served",
+# Counts are tallies (orderflow.telemetry.tally): no SDK measurement per request for them.
+_served = tally_counter(
+    meter, "http.server.request.total", unit="{request}", description="HTTP requests served"
+)
+_in_flight = tally_up_down_counter(
+    meter, "http.server.active_requests", unit="{request}", description="Requests in flight"
 )
 _duration = meter.create_histogram(
     "http.server.request.duration",
@@ -87,12 +66,6 @@ _duration = meter.create_histogram(
         7.5,
         10,
     ],
-)
-meter.create_observable_up_down_counter(
-    "http.server.active_requests",
-    callbacks=[_in_flight.observe],
-    unit="{request}",
-    description="Requests in flight",
 )
 
 
@@ -160,8 +133,12 @@ class ServerTelemetryMiddleware:
                 if span.is_recording():
                     if route:
                         span.update_name(f"{method} {route}")
-                        span.set_attribute("http.route", route)
-                    span.set_attribute("http.response.status_code", status)
+                        # One call (one lock, one pass of attribute checks) for both.
+                        span.set_attributes(
+                            {"http.route": route, "http.response.status_code": status}
+                        )
+                    else:
+                        span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
                 span.end()

@@ -17,6 +17,7 @@ from dramatiq.brokers.redis import RedisBroker
 from prometheus_client import start_http_server
 
 from orderflow.db.migrate import database_version, schema_usable
+from orderflow.gc_tuning import settle_startup_heap
 from orderflow.resources import Resources
 from orderflow.telemetry.dramatiq import DramatiqInstrumentor
 from orderflow.telemetry.prometheus import registry as prometheus_registry
@@ -124,6 +125,7 @@ def run(settings: Settings) -> None:
         start_http_server(settings.worker.metrics_port, registry=prometheus_registry)
     context = ActorContext(settings)
     register_actors(broker, context)
+    settle_startup_heap()
     # A short consumer timeout: an idle queue is polled every 100 ms instead of every second,
     # which is what bounds the enqueue-to-start latency of a quiet queue.
     worker = dramatiq.Worker(
