@@ -204,6 +204,14 @@ def no_gc_tuning() -> None:
     gc_tuning.settle_startup_heap = lambda: None
 
 
+def before_hot_path() -> None:
+    """The product before this round's hot-path changes, all three at once: upstream Redis
+    command spans, SDK cache counters, default collector settings."""
+    upstream_redis_spans()
+    sdk_counters()
+    no_gc_tuning()
+
+
 def no_span_export() -> None:
     """Attribution only: spans created, ended and queued as usual, the exporter returns at
     once (no encoding, no gRPC call): what export costs on top of the SDK's span work."""
@@ -304,6 +312,7 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-span-export": no_span_export,
     "sdk-counters": sdk_counters,
     "no-gc-tuning": no_gc_tuning,
+    "before-hot-path": before_hot_path,
     "upstream-redis-spans": upstream_redis_spans,
     "grpc-export": grpc_export,
     "grpc-batch512": grpc_batch512,

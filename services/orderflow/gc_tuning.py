@@ -5,7 +5,7 @@ threshold (its spans wait up to the export delay in the batch queue, its metric 
 records too), so they are promoted and, every few thousand requests, trigger a full
 collection. A full collection walks the whole heap, and most of the heap is what start-up
 built: every imported module, the ORM's mappers, Litestar's routing and signature models.
-Measured on the cached read (bench/README.md, "Garbage collection"): 42 µs of collector time
+Measured on the cached read (bench/README.md, "Round of 2026-12-03"): 42 µs of collector time
 per request and full collections of ~100 ms each, a stall of the event loop that shows as
 the p99.
 

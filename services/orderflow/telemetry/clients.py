@@ -29,7 +29,7 @@ def instrument_cache_client(client: Redis) -> None:
     if _sdk_active() and not RedisInstrumentor().is_instrumented_by_opentelemetry:
         RedisInstrumentor.instrument_client(client)  # pipelines keep the upstream spans
         if default_semconv():
-            # Single commands, the hot path: the same spans for a third of the CPU.
+            # Single commands, the hot path: the same spans with less work (docs/decisions.md).
             trace_commands(client)
 
 
