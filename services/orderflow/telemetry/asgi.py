@@ -92,7 +92,6 @@ class ServerTelemetryMiddleware:
         status = 500
         started = time.perf_counter()
         method_key = (("http.request.method", method),)
-        _in_flight.add(method_key, 1)
 
         async def capture_status(message: Message) -> None:
             nonlocal status
@@ -115,6 +114,8 @@ class ServerTelemetryMiddleware:
             suppress_instrumentation() if path in UNTRACED_PATHS else contextlib.nullcontext()
         )
         with trace.use_span(span, end_on_exit=False, record_exception=False), untraced:
+            # Counted in flight only here, where the ``finally`` below is sure to count it out.
+            _in_flight.add(method_key, 1)
             try:
                 await self.app(scope, receive, capture_status)
             except Exception as exc:

@@ -11,6 +11,11 @@ client, handed to ``start_span`` in one dict. The span is not made current (atta
 detaching a context is a third of the cost saved): no span starts inside a Redis call, and a
 warning redis-py might log from inside carries the request's span instead.
 
+Taken once per client, the connection attributes are the pool's settings at instrumentation
+time (redis-py rewrites them only on RESP3 maintenance notifications, which this client, on
+RESP2, never gets). Search commands (``FT.SEARCH``, ``FT.CREATE``), which the cache never
+sends, are named by the command instead of the upstream ``redis.search``/``redis.create_index``.
+
 What stays with the upstream instrumentation: pipelines (``client.pipeline()``, the login
 throttle's ``MULTI``/``EXEC``), every command when ``OTEL_SEMCONV_STABILITY_OPT_IN`` asks for
 the newer attribute names (this wrapper emits the default, stable-before-migration ones only),

@@ -19,7 +19,8 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orderflow.telemetry.redis_commands import default_semconv, trace_commands
+from orderflow.telemetry import clients as clients_module
+from orderflow.telemetry.redis_commands import TracedCommands, default_semconv, trace_commands
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -82,6 +83,8 @@ async def test_single_commands_export_the_upstream_spans(
     clients: tuple[Redis, Redis], exporter: InMemorySpanExporter
 ) -> None:
     upstream, ours = clients
+    assert isinstance(ours.execute_command, TracedCommands)
+    assert not isinstance(upstream.execute_command, TracedCommands)
     await _commands(upstream)
     by_upstream = [_shape(s) for s in exporter.get_finished_spans()]
     exporter.clear()
@@ -149,3 +152,15 @@ def test_newer_attribute_names_are_left_to_the_upstream_instrumentation(
 ) -> None:
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
     assert default_semconv() is expected
+
+
+@pytest.mark.parametrize(("opt_in", "ours"), [("", True), ("database", False)])
+def test_the_cache_client_gets_command_spans_unless_newer_names_are_asked_for(
+    monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, opt_in: str, ours: bool
+) -> None:
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    monkeypatch.setattr(clients_module, "_sdk_active", lambda: True)
+    client = Redis.from_url(redis_server.url)
+    clients_module.instrument_cache_client(client)
+    assert isinstance(client.execute_command, TracedCommands) is ours
+    assert getattr(client, "_is_instrumented_by_opentelemetry", False)  # pipelines: upstream
