@@ -131,14 +131,16 @@ def no_sqlalchemy_spans() -> None:
     setup._instrument_libraries = lambda: None
 
 
+def _leave_client(client: Any) -> None:
+    """Stands in for a function that would instrument ``client``."""
+    del client
+
+
 def no_redis_spans() -> None:
     """Attribution only: the cache client's Redis instrumentation off."""
     import orderflow.resources as resources_module  # noqa: PLC0415
 
-    def skip(client: Any) -> None:
-        del client
-
-    resources_module.instrument_cache_client = skip  # type: ignore[attr-defined]
+    resources_module.instrument_cache_client = _leave_client  # type: ignore[attr-defined]
 
 
 def no_otlp_logs() -> None:
@@ -190,10 +192,7 @@ def upstream_redis_spans() -> None:
     before ``orderflow.telemetry.redis_commands``): the same spans, built its way."""
     from orderflow.telemetry import clients  # noqa: PLC0415
 
-    def keep_upstream(client: Any) -> None:
-        del client
-
-    clients.trace_commands = keep_upstream  # type: ignore[attr-defined,assignment]
+    clients.trace_commands = _leave_client  # type: ignore[attr-defined,assignment]
 
 
 def no_gc_tuning() -> None:

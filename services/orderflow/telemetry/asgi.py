@@ -132,14 +132,12 @@ class ServerTelemetryMiddleware:
                 _served.add(labels, 1)
                 _duration.record(time.perf_counter() - started, dict(labels))
                 if span.is_recording():
+                    # One call (one lock, one pass of attribute checks) for all of them.
+                    outcome: dict[str, Any] = {"http.response.status_code": status}
                     if route:
                         span.update_name(f"{method} {route}")
-                        # One call (one lock, one pass of attribute checks) for both.
-                        span.set_attributes(
-                            {"http.route": route, "http.response.status_code": status}
-                        )
-                    else:
-                        span.set_attribute("http.response.status_code", status)
+                        outcome["http.route"] = route
+                    span.set_attributes(outcome)
                     if status >= 500:
                         span.set_status(Status(StatusCode.ERROR))
                 span.end()
