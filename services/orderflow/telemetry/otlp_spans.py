@@ -20,7 +20,7 @@ retries and the exporter's own metrics are the upstream exporter's, unchanged.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.exporter.otlp.proto.common._internal import (
@@ -89,6 +89,16 @@ def _any_value(value: Any) -> bytes | None:  # noqa: PLR0911 - one return per wi
     return None
 
 
+def _attribute_dict(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes. An SDK span's public ``attributes`` is a read-only proxy of a
+    ``BoundedAttributes`` whose item iteration runs in Python, one locked ``__getitem__`` per
+    key; its plain dict, when there is one, iterates in C. Anything else: the public view."""
+    raw = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if type(raw) is dict:
+        return raw
+    return span.attributes or {}
+
+
 class _Attributes:
     """Encoded ``KeyValue`` fields, by (key, type, value); cleared when full."""
 
@@ -138,14 +148,22 @@ class LeanSpanEncoder:
         """A serialized ``ExportTraceServiceRequest``, grouped by resource and scope in first-
         seen order like ``encode_spans``."""
         grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+        # Hashing a Resource serializes its attributes to JSON (~5 µs a span): each distinct
+        # (resource, scope) pair of objects is looked up by hash once per batch, then by
+        # identity. Equal but distinct objects still share one group, as upstream.
+        by_identity: dict[tuple[int, int], list[bytes]] = {}
         for span in spans:
-            by_scope = grouped.setdefault(span.resource, {})
-            by_scope.setdefault(span.instrumentation_scope or None, []).append(self.span(span))
+            resource, scope = span.resource, span.instrumentation_scope or None
+            encoded = by_identity.get((id(resource), id(scope)))
+            if encoded is None:
+                encoded = grouped.setdefault(resource, {}).setdefault(scope, [])
+                by_identity[id(resource), id(scope)] = encoded
+            encoded.append(self.span(span))
         out = []
         for resource, by_scope in grouped.items():
             body = [self._resource(resource)]
-            for scope, encoded in by_scope.items():
-                body.append(_field(0x12, self._scope(scope) + b"".join(encoded)))
+            for scope, scope_spans in by_scope.items():
+                body.append(_field(0x12, self._scope(scope) + b"".join(scope_spans)))
             if resource.schema_url:
                 body.append(_field(0x1A, resource.schema_url.encode()))
             out.append(_field(0x0A, b"".join(body)))
@@ -170,7 +188,7 @@ class LeanSpanEncoder:
             parts.append(b"\x39" + _PACK_FIXED64(span.start_time))
         if span.end_time:
             parts.append(b"\x41" + _PACK_FIXED64(span.end_time))
-        parts.append(self._attributes.encode(0x4A, span.attributes))
+        parts.append(self._attributes.encode(0x4A, _attribute_dict(span)))
         if span.dropped_attributes:
             parts.append(b"\x50" + _varint(span.dropped_attributes))
         if span.dropped_events:

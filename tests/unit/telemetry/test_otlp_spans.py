@@ -24,7 +24,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from orderflow.telemetry.otlp_spans import LeanSpanEncoder
+from orderflow.telemetry.otlp_spans import LeanSpanEncoder, _attribute_dict
 
 ATTRIBUTES: dict[str, Any] = {
     "http.request.method": "GET",
@@ -111,3 +111,33 @@ def test_the_attribute_table_is_bounded() -> None:
     for number in range(5000):
         attributes.encode(0x4A, {"n": number})
     assert 0 < len(attributes._table) <= 4096
+
+
+def test_interleaved_and_equal_resources_group_as_upstream() -> None:
+    """Spans arrive interleaved from two services and two scopes, and one service's resource
+    exists as two equal but distinct objects: upstream groups by equality (one ResourceSpans
+    per equal resource, first-seen order); so must the identity shortcut."""
+    exporter = InMemorySpanExporter()
+    tracers = []
+    for service in ("orderflow-api", "other", "orderflow-api"):
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracers += [provider.get_tracer("orderflow.http"), provider.get_tracer("redis", "1")]
+    for number in range(12):
+        with tracers[number % len(tracers)].start_as_current_span(f"span {number}"):
+            pass
+    spans = list(exporter.get_finished_spans())
+    assert spans[0].resource is not spans[4].resource
+    assert spans[0].resource == spans[4].resource
+    ours = ExportTraceServiceRequest.FromString(LeanSpanEncoder().encode(spans))
+    assert ours == encode_spans(spans)
+    assert len(ours.resource_spans) == 2
+
+
+def test_sdk_spans_are_read_from_their_plain_attribute_dict(spans: list[ReadableSpan]) -> None:
+    """The fast path (a plain dict, iterated in C) applies to the SDK's own spans; a span
+    built some other way goes through the public mapping."""
+    sdk_span = spans[0]
+    assert _attribute_dict(sdk_span) is sdk_span._attributes._dict  # type: ignore[union-attr]
+    plain = ReadableSpan(name="plain", attributes={"k": "v"})
+    assert dict(_attribute_dict(plain)) == {"k": "v"}
