@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from orderflow.cache import Cache
 from orderflow.db.engine import make_engine, make_session_factory
-from orderflow.telemetry.clients import instrument_cache_client
+from orderflow.telemetry.clients import instrument_cache_client, trace_engine_statements
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,6 +34,7 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         engine = make_engine(settings.database)
+        trace_engine_statements(engine)
         redis = Redis.from_url(
             settings.redis.url,
             socket_timeout=REDIS_TIMEOUT_SECONDS,

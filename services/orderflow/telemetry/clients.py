@@ -15,10 +15,12 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 from orderflow.telemetry.redis_commands import default_semconv, trace_commands
+from orderflow.telemetry.sql_statements import trace_statements
 
 if TYPE_CHECKING:
     import httpx
     from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def _sdk_active() -> bool:
@@ -31,6 +33,14 @@ def instrument_cache_client(client: Redis) -> None:
         if default_semconv():
             # Single commands, the hot path: the same spans with less work (docs/decisions.md).
             trace_commands(client)
+
+
+def trace_engine_statements(engine: AsyncEngine) -> None:
+    """The engine's per-statement spans, cheaper (``sql_statements``). The SQLAlchemy
+    instrumentation (ours or zero-code's) traced the engine when it was created; this only
+    changes how its statement listener does its work, so it is safe in every mode."""
+    if _sdk_active():
+        trace_statements(engine.sync_engine)
 
 
 def instrument_http_client(client: httpx.AsyncClient) -> None:

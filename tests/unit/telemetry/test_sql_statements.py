@@ -1,0 +1,213 @@
+"""The per-statement SQL spans are the upstream SQLAlchemy instrumentation's spans, made cheaper.
+
+Every test runs against the real PostgreSQL of the session (``tests/support/servers.py``): one
+engine traced by the upstream ``EngineTracer`` alone, one where ``trace_statements`` swapped its
+statement listener, the same statements on both, and what both export compared.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from sqlalchemy import event, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext import asyncio as sa_asyncio
+
+from orderflow.telemetry import sql_statements
+from orderflow.telemetry.sql_statements import StatementSpans, trace_statements
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from orderflow.devservices import Postgres
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+def _engine(postgres: Postgres) -> AsyncEngine:
+    # The unwrapped factory: if another test instrumented SQLAlchemy globally, its own engine
+    # tracer would trace these engines a second time.
+    factory = getattr(sa_asyncio.create_async_engine, "__wrapped__", sa_asyncio.create_async_engine)
+    engine: AsyncEngine = factory(postgres.url.replace("postgresql://", "postgresql+asyncpg://"))
+    return engine
+
+
+def _engine_tracer(engine: AsyncEngine, provider: TracerProvider, **options: Any) -> EngineTracer:
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", "0.66b1")
+    usage = MeterProvider().get_meter("test").create_up_down_counter("db.client.connections.usage")
+    return EngineTracer(tracer, engine.sync_engine, usage, **options)  # type: ignore[no-untyped-call]
+
+
+def _listener(engine: Engine) -> Any:
+    return next(
+        listener
+        for target, identifier, listener in EngineTracer._remove_event_listener_params
+        if identifier == "before_cursor_execute" and target() is engine
+    )
+
+
+@pytest.fixture
+async def engines(
+    postgres: Postgres, provider: TracerProvider
+) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    upstream, ours = _engine(postgres), _engine(postgres)
+    _engine_tracer(upstream, provider)
+    _engine_tracer(ours, provider)
+    assert trace_statements(ours.sync_engine)
+    yield upstream, ours
+    for engine in (upstream, ours):
+        await engine.dispose()
+
+
+def _shape(span: ReadableSpan) -> tuple[Any, ...]:
+    return (
+        span.name,
+        span.kind,
+        dict(span.attributes or {}),
+        span.status.status_code,
+        span.status.description,
+        span.instrumentation_scope,
+    )
+
+
+async def _statements(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        await conn.execute(text("SELECT :n + 1"), {"n": 1})
+        await conn.execute(text("/* a leading comment */ SELECT 2"))
+        await conn.execute(text("\n    select\n      3 as three\n"))
+        await conn.execute(text("CREATE TEMP TABLE sql_spans (n int)"))
+        await conn.execute(text("INSERT INTO sql_spans VALUES (:n)"), [{"n": 1}, {"n": 2}])
+        await conn.execute(text("SELECT 1"))  # a second time: the name from the table
+        with pytest.raises(ProgrammingError):
+            await conn.execute(text("SELECT * FROM no_such_table"))
+        await conn.rollback()
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit.connect() as conn:  # another Engine object, the same URL
+        await conn.execute(text("SELECT 4"))
+
+
+async def test_statements_export_the_upstream_spans(
+    engines: tuple[AsyncEngine, AsyncEngine], exporter: InMemorySpanExporter
+) -> None:
+    upstream, ours = engines
+    assert isinstance(_listener(ours.sync_engine), StatementSpans)
+    assert not isinstance(_listener(upstream.sync_engine), StatementSpans)
+    await _statements(upstream)
+    by_upstream = [_shape(s) for s in exporter.get_finished_spans()]
+    exporter.clear()
+    await _statements(ours)
+    by_ours = [_shape(s) for s in exporter.get_finished_spans()]
+
+    assert len(by_upstream) == 9
+    assert by_ours == by_upstream
+    names = [shape[0] for shape in by_ours]
+    assert names == ["SELECT", "SELECT", "SELECT", "select", "CREATE", "INSERT", "SELECT",
+                     "SELECT", "SELECT"]  # fmt: skip
+    assert by_ours[0][2]["db.system"] == "postgresql"
+    assert by_ours[0][2]["db.statement"] == "SELECT 1"
+    assert by_ours[0][2]["net.peer.name"] == "127.0.0.1"
+    assert by_ours[7][3].name == "ERROR"
+    assert "no_such_table" in by_ours[7][4]
+
+
+async def test_the_span_is_a_child_of_the_current_span_and_leaves_it_current(
+    engines: tuple[AsyncEngine, AsyncEngine],
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    _, ours = engines
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /api/articles/{slug}", kind=SpanKind.SERVER) as parent:
+        async with ours.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        after = tracer.start_span("after")  # never ended: not exported
+        assert isinstance(after, ReadableSpan)
+        assert after.parent == parent.get_span_context()
+    [statement, server] = exporter.get_finished_spans()
+    assert statement.kind is SpanKind.CLIENT
+    assert statement.parent == server.context
+
+
+async def test_suppressed_statements_make_no_span(
+    engines: tuple[AsyncEngine, AsyncEngine], exporter: InMemorySpanExporter
+) -> None:
+    _, ours = engines
+    async with ours.connect() as conn:
+        with suppress_instrumentation():
+            assert (await conn.execute(text("SELECT 5"))).scalar() == 5
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_uninstrumenting_removes_the_swapped_listener(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    _, ours = engines
+    sync = ours.sync_engine
+    swapped = _listener(sync)  # what the instrumentation will remove, found in its own list
+    assert event.contains(sync, "before_cursor_execute", swapped)
+    event.remove(sync, "before_cursor_execute", swapped)
+    assert not event.contains(sync, "before_cursor_execute", swapped)
+    event.listen(sync, "before_cursor_execute", swapped, retval=True)  # as it was
+
+
+async def test_nothing_is_swapped_without_an_engine_tracer_or_with_sql_comments(
+    postgres: Postgres, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    untraced, commented = _engine(postgres), _engine(postgres)
+    try:
+        assert not trace_statements(untraced.sync_engine)
+        _engine_tracer(commented, provider, enable_commenter=True)
+        upstream = _listener(commented.sync_engine)
+        assert not trace_statements(commented.sync_engine)
+        assert _listener(commented.sync_engine) is upstream
+        async with commented.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        [span] = exporter.get_finished_spans()
+        assert span.name == "SELECT"
+    finally:
+        for engine in (untraced, commented):
+            await engine.dispose()
+
+
+def test_written_for_the_installed_instrumentation_release() -> None:
+    """Bumping the instrumentation in uv.lock fails here: re-run the comparison above against
+    the new release, then move ``WRITTEN_FOR``."""
+    assert version("opentelemetry-instrumentation-sqlalchemy") == sql_statements.WRITTEN_FOR
+
+
+async def test_another_instrumentation_release_keeps_its_own_listener(
+    postgres: Postgres, provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OpenTelemetry Operator injects its own instrumentation packages: left alone."""
+    engine = _engine(postgres)
+    try:
+        _engine_tracer(engine, provider)
+        upstream = _listener(engine.sync_engine)
+        monkeypatch.setattr(sql_statements, "WRITTEN_FOR", "0.0b0")
+        assert not trace_statements(engine.sync_engine)
+        assert _listener(engine.sync_engine) is upstream
+    finally:
+        await engine.dispose()
