@@ -232,6 +232,54 @@ def no_span_export() -> None:
     setup.otlp_exporters = exporters  # type: ignore[attr-defined]
 
 
+def per_span_grouping() -> None:
+    """The span encoder before it looked resources up by identity and read the SDK's attribute
+    dict: every span hashes its Resource (a JSON dump of its attributes) and iterates its
+    attributes through the public read-only proxy."""
+    from orderflow.telemetry import otlp_spans  # noqa: PLC0415
+
+    def encode(self: Any, spans: Any) -> bytes:
+        grouped: dict[Any, dict[Any, list[bytes]]] = {}
+        for span in spans:
+            by_scope = grouped.setdefault(span.resource, {})
+            by_scope.setdefault(span.instrumentation_scope or None, []).append(self.span(span))
+        out = []
+        for resource, by_scope in grouped.items():
+            body = [self._resource(resource)]
+            for scope, encoded in by_scope.items():
+                body.append(otlp_spans._field(0x12, self._scope(scope) + b"".join(encoded)))
+            if resource.schema_url:
+                body.append(otlp_spans._field(0x1A, resource.schema_url.encode()))
+            out.append(otlp_spans._field(0x0A, b"".join(body)))
+        return b"".join(out)
+
+    otlp_spans.LeanSpanEncoder.encode = encode  # type: ignore[method-assign]
+    otlp_spans._attribute_dict = lambda span: span.attributes or {}
+
+
+def regex_routes() -> None:
+    """The route template rewritten by a regex substitution on every request (no cache)."""
+    from orderflow.telemetry import asgi  # noqa: PLC0415
+
+    asgi._route = asgi._route.__wrapped__  # type: ignore[assignment]
+
+
+def upstream_sql_spans() -> None:
+    """Every statement's span opened by the SQLAlchemy instrumentation's own listener (the
+    product before ``orderflow.telemetry.sql_statements``)."""
+    from orderflow.telemetry import clients  # noqa: PLC0415
+
+    clients.trace_statements = lambda engine: False  # type: ignore[attr-defined]
+
+
+def before_afternoon() -> None:
+    """The product before the 2026-12-03 afternoon round, all at once: ``per_span_grouping``,
+    ``regex_routes``, ``upstream_sql_spans``."""
+    per_span_grouping()
+    regex_routes()
+    upstream_sql_spans()
+
+
 def small_batches() -> None:
     """Span/log batches of 64 every 200 ms instead of 512 every 5 s: the exporter thread then
     holds the GIL (protobuf encoding) in short slices instead of stalling the event loop for
@@ -313,6 +361,10 @@ VARIANTS: dict[str, Callable[[], None]] = {
     "no-gc-tuning": no_gc_tuning,
     "before-hot-path": before_hot_path,
     "upstream-redis-spans": upstream_redis_spans,
+    "per-span-grouping": per_span_grouping,
+    "regex-routes": regex_routes,
+    "upstream-sql-spans": upstream_sql_spans,
+    "before-afternoon": before_afternoon,
     "grpc-export": grpc_export,
     "grpc-batch512": grpc_batch512,
     "grpc-batch2048": grpc_batch2048,
