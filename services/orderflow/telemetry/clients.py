@@ -37,8 +37,9 @@ def instrument_cache_client(client: Redis) -> None:
 
 def trace_engine_statements(engine: AsyncEngine) -> None:
     """The engine's per-statement spans, cheaper (``sql_statements``). The SQLAlchemy
-    instrumentation (ours or zero-code's) traced the engine when it was created; this only
-    changes how its statement listener does its work, so it is safe in every mode."""
+    instrumentation (ours or zero-code's) traced the engine when it was created; this changes
+    only how its statement listener does that work, and only under the instrumentation release
+    it was checked against (an injected release keeps its own listener)."""
     if _sdk_active():
         trace_statements(engine.sync_engine)
 

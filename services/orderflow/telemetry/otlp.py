@@ -3,7 +3,7 @@
 ``grpc``: the gRPC exporters. Their transport is grpcio's C core, which sends without holding
 the GIL; with OTLP/HTTP, ``requests``/``urllib3`` run in the exporter threads as Python code and
 take the GIL from the event loop for every batch. Spans, by far the most numerous, are encoded
-by ``otlp_spans`` (a third of the upstream encoder's CPU). bench/README.md has the numbers.
+by ``otlp_spans`` (a fifth of the upstream encoder's CPU). bench/README.md has the numbers.
 ``http/protobuf`` (the SDK's default for an unset variable here, as before): the HTTP
 exporters. Per-signal variables (``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``...) are not read: one
 protocol for the process, like the one endpoint the chart sets.

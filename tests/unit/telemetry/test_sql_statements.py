@@ -7,10 +7,14 @@ statement listener, the same statements on both, and what both export compared.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy
+from opentelemetry.instrumentation.sqlalchemy import engine as engine_module
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -19,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext import asyncio as sa_asyncio
 
@@ -28,7 +33,6 @@ from orderflow.telemetry.sql_statements import StatementSpans, trace_statements
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from orderflow.devservices import Postgres
@@ -54,10 +58,20 @@ def _engine(postgres: Postgres) -> AsyncEngine:
     return engine
 
 
-def _engine_tracer(engine: AsyncEngine, provider: TracerProvider, **options: Any) -> EngineTracer:
+def _sync_engine() -> Engine:
+    """An in-memory SQLite engine (no host in its URL), from the unwrapped factory."""
+    factory = getattr(sqlalchemy.create_engine, "__wrapped__", sqlalchemy.create_engine)
+    engine: Engine = factory("sqlite://")
+    return engine
+
+
+def _engine_tracer(
+    engine: AsyncEngine | Engine, provider: TracerProvider, **options: Any
+) -> EngineTracer:
     tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", "0.66b1")
     usage = MeterProvider().get_meter("test").create_up_down_counter("db.client.connections.usage")
-    return EngineTracer(tracer, engine.sync_engine, usage, **options)  # type: ignore[no-untyped-call]
+    sync = engine.sync_engine if isinstance(engine, sa_asyncio.AsyncEngine) else engine
+    return EngineTracer(tracer, sync, usage, **options)  # type: ignore[no-untyped-call]
 
 
 def _listener(engine: Engine) -> Any:
@@ -85,7 +99,8 @@ def _shape(span: ReadableSpan) -> tuple[Any, ...]:
     return (
         span.name,
         span.kind,
-        dict(span.attributes or {}),
+        list((span.attributes or {}).items()),  # in order
+        span.parent is not None,
         span.status.status_code,
         span.status.description,
         span.instrumentation_scope,
@@ -126,11 +141,12 @@ async def test_statements_export_the_upstream_spans(
     names = [shape[0] for shape in by_ours]
     assert names == ["SELECT", "SELECT", "SELECT", "select", "CREATE", "INSERT", "SELECT",
                      "SELECT", "SELECT"]  # fmt: skip
-    assert by_ours[0][2]["db.system"] == "postgresql"
-    assert by_ours[0][2]["db.statement"] == "SELECT 1"
-    assert by_ours[0][2]["net.peer.name"] == "127.0.0.1"
-    assert by_ours[7][3].name == "ERROR"
-    assert "no_such_table" in by_ours[7][4]
+    first = dict(by_ours[0][2])
+    assert first["db.system"] == "postgresql"
+    assert first["db.statement"] == "SELECT 1"
+    assert first["net.peer.name"] == "127.0.0.1"
+    assert by_ours[7][4].name == "ERROR"
+    assert "no_such_table" in by_ours[7][5]
 
 
 async def test_the_span_is_a_child_of_the_current_span_and_leaves_it_current(
@@ -161,16 +177,71 @@ async def test_suppressed_statements_make_no_span(
     assert exporter.get_finished_spans() == ()
 
 
-async def test_uninstrumenting_removes_the_swapped_listener(
-    engines: tuple[AsyncEngine, AsyncEngine],
+def test_sqlite_without_a_host_reads_the_connection_per_statement(
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    _, ours = engines
-    sync = ours.sync_engine
-    swapped = _listener(sync)  # what the instrumentation will remove, found in its own list
-    assert event.contains(sync, "before_cursor_execute", swapped)
-    event.remove(sync, "before_cursor_execute", swapped)
-    assert not event.contains(sync, "before_cursor_execute", swapped)
-    event.listen(sync, "before_cursor_execute", swapped, retval=True)  # as it was
+    """No host in the URL: the instrumentation reads the attributes from the cursor's
+    connection at every statement, and so must the swapped listener."""
+    upstream, ours = _sync_engine(), _sync_engine()
+    for engine in (upstream, ours):
+        _engine_tracer(engine, provider)
+    assert trace_statements(ours)
+    shapes = []
+    for engine in (upstream, ours):
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.execute(text("SELECT :n"), {"n": 2})
+        shapes.append([_shape(s) for s in exporter.get_finished_spans()])
+        exporter.clear()
+    assert len(shapes[0]) == 2
+    assert shapes[1] == shapes[0]
+    assert dict(shapes[1][0][2])["db.system"] == "sqlite"
+
+
+def test_uninstrumenting_removes_the_swapped_listener(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A list of this test's own: uninstrumenting touches every engine the list names.
+    monkeypatch.setattr(EngineTracer, "_remove_event_listener_params", [])
+    engine = _sync_engine()
+    _engine_tracer(engine, provider)
+    assert trace_statements(engine)
+    swapped = _listener(engine)
+    assert event.contains(engine, "before_cursor_execute", swapped)
+    EngineTracer.remove_all_event_listeners()  # type: ignore[no-untyped-call]
+    assert not event.contains(engine, "before_cursor_execute", swapped)
+
+
+def test_the_swapped_entry_leaves_the_list_with_its_engine(provider: TracerProvider) -> None:
+    engine = _sync_engine()
+    _engine_tracer(engine, provider)
+    assert trace_statements(engine)
+    swapped = weakref.ref(_listener(engine))
+    del engine
+    gc.collect()
+    assert swapped() is None  # nothing, the instrumentation's list included, holds it
+
+
+def test_not_swapped_behind_a_later_statement_listener(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A listener added after the instrumentation's sees the statement after the span opened
+    (a rewrite is not recorded); the swapped one could only go after it, so nothing is
+    swapped and the span records what it did before."""
+
+    def tag(*args: Any) -> tuple[str, Any]:
+        return args[2] + " -- tagged", args[3]
+
+    engine = _sync_engine()
+    _engine_tracer(engine, provider)
+    upstream = _listener(engine)
+    event.listen(engine, "before_cursor_execute", tag, retval=True)
+    assert not trace_statements(engine)
+    assert _listener(engine) is upstream
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    [span] = exporter.get_finished_spans()
+    assert (span.attributes or {})["db.statement"] == "SELECT 1"
 
 
 async def test_nothing_is_swapped_without_an_engine_tracer_or_with_sql_comments(
@@ -198,16 +269,15 @@ def test_written_for_the_installed_instrumentation_release() -> None:
     assert version("opentelemetry-instrumentation-sqlalchemy") == sql_statements.WRITTEN_FOR
 
 
-async def test_another_instrumentation_release_keeps_its_own_listener(
-    postgres: Postgres, provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+def test_another_instrumentation_release_keeps_its_own_listener(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The OpenTelemetry Operator injects its own instrumentation packages: left alone."""
-    engine = _engine(postgres)
-    try:
-        _engine_tracer(engine, provider)
-        upstream = _listener(engine.sync_engine)
-        monkeypatch.setattr(sql_statements, "WRITTEN_FOR", "0.0b0")
-        assert not trace_statements(engine.sync_engine)
-        assert _listener(engine.sync_engine) is upstream
-    finally:
-        await engine.dispose()
+    """The OpenTelemetry Operator injects its own instrumentation packages, which may lack the
+    private helpers the swapped listener uses: left alone, without touching them."""
+    engine = _sync_engine()
+    _engine_tracer(engine, provider)
+    upstream = _listener(engine)
+    monkeypatch.setattr(sql_statements, "WRITTEN_FOR", "0.0b0")
+    monkeypatch.delattr(engine_module, "_get_db_name_from_cursor_or_conn")
+    assert not trace_statements(engine)
+    assert _listener(engine) is upstream
