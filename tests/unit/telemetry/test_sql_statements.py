@@ -27,6 +27,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext import asyncio as sa_asyncio
 
+from orderflow.resources import Resources
+from orderflow.settings import Settings
+from orderflow.telemetry import clients as clients_module
 from orderflow.telemetry import sql_statements
 from orderflow.telemetry.sql_statements import StatementSpans, trace_statements
 
@@ -281,3 +284,37 @@ def test_another_instrumentation_release_keeps_its_own_listener(
     monkeypatch.delattr(engine_module, "_get_db_name_from_cursor_or_conn")
     assert not trace_statements(engine)
     assert _listener(engine) is upstream
+
+
+async def test_the_process_engine_gets_the_swapped_listener(
+    postgres: Postgres,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Resources.open``, which both entry points call: once the instrumentation has traced
+    the new engine (here its creation-time wrapper, stood in for so the test needs no
+    process-wide patching), the engine's statement listener is the swapped one."""
+    unwrapped = getattr(
+        sa_asyncio.create_async_engine, "__wrapped__", sa_asyncio.create_async_engine
+    )
+
+    def traced_at_creation(*args: Any, **kwargs: Any) -> AsyncEngine:
+        engine: AsyncEngine = unwrapped(*args, **kwargs)
+        _engine_tracer(engine, provider)
+        return engine
+
+    monkeypatch.setattr(sa_asyncio, "create_async_engine", traced_at_creation)
+    monkeypatch.setattr(clients_module, "_sdk_active", lambda: True)
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    monkeypatch.setenv("DATABASE_URL", postgres.url)
+    resources = Resources.open(Settings.from_env())
+    try:
+        assert isinstance(_listener(resources.engine.sync_engine), StatementSpans)
+        async with resources.read_sessions() as session:  # the AUTOCOMMIT option engine
+            await session.execute(text("SELECT 1"))
+        [span] = exporter.get_finished_spans()
+        assert span.name == "SELECT"
+        assert (span.attributes or {})["db.statement"] == "SELECT 1"
+    finally:
+        await resources.close()
