@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
@@ -26,9 +25,9 @@ from bench.ab_patches import VARIANTS
 from bench.backends import running
 from bench.run import create_user_and_article, log
 from bench.servers import (
-    REPO,
     SERVER_CPUS,
     Server,
+    child_result,
     pin_self_to_load_cpus,
     taskset,
     telemetry_env,
@@ -110,20 +109,7 @@ def measure(
         *taskset(SERVER_CPUS), sys.executable, "-m", "bench.micro", "--child", variant,
         "--path", path, "--requests", str(requests), "--concurrency", str(concurrency),
     ]  # fmt: skip
-    done = subprocess.run(
-        argv,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-        check=False,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("MICROJSON "):
-            result: dict[str, float] = json.loads(line.removeprefix("MICROJSON "))
-            return result
-    raise RuntimeError(f"{variant} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return child_result(argv, "MICROJSON", variant, {**os.environ, **env})
 
 
 def main() -> None:

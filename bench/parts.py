@@ -22,14 +22,13 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
 from bench.ab_patches import VARIANTS
 from bench.run import log
-from bench.servers import REPO, SERVER_CPUS, pin_self_to_load_cpus, taskset
+from bench.servers import SERVER_CPUS, child_result, pin_self_to_load_cpus, taskset
 from orderflow.devservices import Postgres
 
 _SELECT = (
@@ -191,14 +190,7 @@ def measure(variant: str, database_url: str) -> dict[str, float]:
         *taskset(SERVER_CPUS), sys.executable, "-m", "bench.parts", "--child", variant,
         "--database-url", database_url,
     ]  # fmt: skip
-    done = subprocess.run(
-        argv, capture_output=True, text=True, cwd=REPO, timeout=600, check=False, env=os.environ
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("PARTSJSON "):
-            result: dict[str, float] = json.loads(line.removeprefix("PARTSJSON "))
-            return result
-    raise RuntimeError(f"{variant} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return child_result(argv, "PARTSJSON", variant, dict(os.environ))
 
 
 def main() -> None:

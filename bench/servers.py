@@ -8,6 +8,7 @@ CPU layout on the 2-core bench machines: the server under test owns core 0; ever
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -88,6 +89,19 @@ def telemetry_env(collector: CollectorProcess | None, service: str) -> dict[str,
         # Not read by the product: lets a bench variant switch to the gRPC receiver.
         "BENCH_OTLP_GRPC_ENDPOINT": collector.otlp_grpc_endpoint,
     }
+
+
+def child_result(argv: list[str], marker: str, what: str, env: dict[str, str]) -> dict[str, float]:
+    """Run a measuring child process (``python -m bench.X --child ...``) and return the JSON
+    object it printed on its ``marker`` line."""
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=600, check=False
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(f"{marker} "):
+            result: dict[str, float] = json.loads(line.removeprefix(f"{marker} "))
+            return result
+    raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
 def _process_cpu_seconds(pid: int) -> float:
