@@ -9,7 +9,7 @@ import pytest
 
 from orderflow.domain.errors import AuthenticationError, ConflictError, InvalidInputError
 from orderflow.domain.users.roles import Role
-from orderflow.domain.users.security import TokenCodec
+from orderflow.domain.users.security import PasswordHashing, TokenCodec
 from orderflow.domain.users.service import UserService, set_role
 from tests.support.database import Database
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 CODEC = TokenCodec("t" * 32, 3600)
+PASSWORDS = PasswordHashing(threads=2)
 PASSWORD = "correct horse"
 
 
@@ -27,7 +28,7 @@ def fresh_name() -> str:
 async def test_register_normalises_the_email_and_issues_a_working_token(
     session: AsyncSession,
 ) -> None:
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     user, token = await users.register(f"  {name.upper()}@Example.TEST ", name, PASSWORD)
     assert user.email == f"{name}@example.test"
@@ -39,7 +40,7 @@ async def test_register_normalises_the_email_and_issues_a_working_token(
 
 
 async def test_taken_email_or_username_is_a_conflict(session: AsyncSession) -> None:
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     await users.register(f"{name}@example.test", name, PASSWORD)
     with pytest.raises(ConflictError):
@@ -63,14 +64,14 @@ async def test_invalid_registrations_are_refused(
     name = fresh_name()
     email, username = email.format(name=name), (username or name).format(name=name)
     with pytest.raises(InvalidInputError):
-        await UserService(session, CODEC).register(email, username, password)
+        await UserService(session, CODEC, PASSWORDS).register(email, username, password)
     assert (
         await db.value_async("SELECT count(*) FROM users WHERE username LIKE $1", name + "%") == 0
     )
 
 
 async def test_login_failures_do_not_say_which_part_was_wrong(session: AsyncSession) -> None:
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     await users.register(f"{name}@example.test", name, PASSWORD)
     with pytest.raises(AuthenticationError) as wrong_password:
@@ -83,7 +84,7 @@ async def test_login_failures_do_not_say_which_part_was_wrong(session: AsyncSess
 async def test_logout_revokes_the_token_at_once_and_twice_is_harmless(
     session: AsyncSession, db: Database
 ) -> None:
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     other = await users.login(f"{name}@example.test", PASSWORD)
@@ -105,7 +106,7 @@ async def test_logout_forgets_revocations_of_tokens_that_expired_anyway(
         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, now() - interval '1 second')",
         expired,
     )
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     await users.logout((await users.authenticate(token))[1])
@@ -113,7 +114,7 @@ async def test_logout_forgets_revocations_of_tokens_that_expired_anyway(
 
 
 async def test_roles_take_effect_on_the_next_authentication(session: AsyncSession) -> None:
-    users = UserService(session, CODEC)
+    users = UserService(session, CODEC, PASSWORDS)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     assert await set_role(session, f" {name.upper()}@example.test", Role.STAFF)

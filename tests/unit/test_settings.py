@@ -108,3 +108,12 @@ def test_rates_must_be_probabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMENT_FAILURE_RATE", "lots")
     with pytest.raises(SettingsError, match="number"):
         Settings.from_env()
+
+
+def test_password_hashing_needs_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_SECRET", "x" * 40)
+    monkeypatch.setenv("PASSWORD_HASH_THREADS", "3")
+    assert Settings.from_env().auth.password_hash_threads == 3
+    monkeypatch.setenv("PASSWORD_HASH_THREADS", "0")
+    with pytest.raises(SettingsError, match="PASSWORD_HASH_THREADS"):
+        Settings.from_env()

@@ -26,7 +26,7 @@ from orderflow.api.routes.metrics import metrics
 from orderflow.api.routes.orders import order_router
 from orderflow.api.routes.sink import email_sink
 from orderflow.api.routes.users import UserController
-from orderflow.domain.users.security import TokenCodec
+from orderflow.domain.users.security import PasswordHashing, TokenCodec
 from orderflow.resources import Resources
 from orderflow.settings import Settings
 from orderflow.telemetry.asgi import ServerTelemetryMiddleware
@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> Litestar:
         resources = Resources.open(settings)
         app.state.resources = resources
         app.state.login_throttle = LoginThrottle(resources.redis, settings.auth)
+        app.state.passwords = PasswordHashing(settings.auth.password_hash_threads)
         try:
             async with (
                 reservation_sweeper.running(resources, settings.reservations.sweep_seconds),
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Litestar:
                 yield
         finally:
             await resources.close()
+            app.state.passwords.close()
 
     middleware: list[Any] = [AllowMiddleware]
     if settings.chaos.latency_ms or settings.chaos.error_rate:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderflow.cache import Cache
 from orderflow.domain.errors import AuthenticationError
 from orderflow.domain.users.roles import Role
-from orderflow.domain.users.security import TokenClaims, TokenCodec
+from orderflow.domain.users.security import PasswordHashing, TokenClaims, TokenCodec
 from orderflow.domain.users.service import UserService, UserView
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class RequestContext:
     session: AsyncSession
     cache: Cache
     tokens: TokenCodec
+    passwords: PasswordHashing
 
 
 async def provide_context(
@@ -48,7 +49,7 @@ async def provide_context(
     # back whatever a failed handler left uncommitted: nothing half-written.
     factory = resources.read_sessions if request.method == "GET" else resources.sessions
     async with factory() as session:
-        yield RequestContext(session, resources.cache, state.tokens)
+        yield RequestContext(session, resources.cache, state.tokens, state.passwords)
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -84,7 +85,7 @@ async def provide_caller(request: Request[Any, Any, Any], ctx: RequestContext) -
     token = bearer_token(request)
     if token is None:
         raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>'")
-    user, claims = await UserService(ctx.session, ctx.tokens).authenticate(token)
+    user, claims = await UserService(ctx.session, ctx.tokens, ctx.passwords).authenticate(token)
     return Caller(user, claims)
 
 

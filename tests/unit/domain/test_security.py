@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import jwt
 import pytest
 
 from orderflow.domain.errors import AuthenticationError
-from orderflow.domain.users.security import TokenCodec, hash_password, verify_password
+from orderflow.domain.users import security
+from orderflow.domain.users.security import (
+    PasswordHashing,
+    TokenCodec,
+    hash_password,
+    verify_password,
+)
 
 SECRET = "s" * 32
 
@@ -20,6 +28,44 @@ def test_argon2id_hash_verifies_only_the_right_password() -> None:
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password(None, "correct horse")
     assert not verify_password("not-a-hash", "x")
+
+
+async def test_hashing_runs_off_the_loop_and_verifies() -> None:
+    passwords = PasswordHashing(threads=2)
+    try:
+        hashed = await passwords.hash("correct horse")
+        assert await passwords.verify(hashed, "correct horse")
+        assert not await passwords.verify(hashed, "wrong horse")
+        assert not await passwords.verify(None, "correct horse")
+    finally:
+        passwords.close()
+
+
+async def test_no_more_hashes_at_once_than_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hash holds 19 MiB: eight logins at once must not mean eight hashes at once."""
+    running, peak, names = 0, 0, set()
+    lock = threading.Lock()
+
+    def tracked_hash(password: str) -> str:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+            names.add(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for every request to have been handed over
+        with lock:
+            running -= 1
+        return password
+
+    monkeypatch.setattr(security, "hash_password", tracked_hash)
+    passwords = PasswordHashing(threads=2)
+    try:
+        results = await asyncio.gather(*(passwords.hash(f"p{i}") for i in range(8)))
+    finally:
+        passwords.close()
+    assert results == [f"p{i}" for i in range(8)]  # every request answered, in its own order
+    assert peak == 2
+    assert all(name.startswith("argon2") for name in names)
 
 
 def test_token_round_trip_and_unique_ids() -> None:

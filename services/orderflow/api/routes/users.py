@@ -47,7 +47,7 @@ class UserController(Controller):
 
     @post("/register", status_code=HTTP_201_CREATED)
     async def register(self, data: RegisterRequest, ctx: RequestContext) -> RegisteredUser:
-        user, token = await UserService(ctx.session, ctx.tokens).register(
+        user, token = await UserService(ctx.session, ctx.tokens, ctx.passwords).register(
             data.email, data.username, data.password
         )
         return RegisteredUser(user=user, token=token)
@@ -62,7 +62,9 @@ class UserController(Controller):
         client = request.client.host if request.client else "unknown"
         ticket = await throttle.attempt(data.email, client)
         try:
-            token = await UserService(ctx.session, ctx.tokens).login(data.email, data.password)
+            token = await UserService(ctx.session, ctx.tokens, ctx.passwords).login(
+                data.email, data.password
+            )
         except AuthenticationError:
             raise  # a failure keeps its slot: that is what is counted
         except BaseException:
@@ -77,5 +79,5 @@ class UserController(Controller):
 
     @post("/logout", status_code=HTTP_200_OK, dependencies={"caller": Provide(provide_caller)})
     async def logout(self, caller: Caller, ctx: RequestContext) -> dict[str, str]:
-        await UserService(ctx.session, ctx.tokens).logout(caller.claims)
+        await UserService(ctx.session, ctx.tokens, ctx.passwords).logout(caller.claims)
         return {"status": "logged out"}

@@ -15,12 +15,7 @@ from orderflow.db.models import RevokedToken, User
 from orderflow.domain.errors import AuthenticationError, ConflictError, InvalidInputError
 from orderflow.domain.telemetry import meter, tracer
 from orderflow.domain.users.roles import Role
-from orderflow.domain.users.security import (
-    TokenClaims,
-    TokenCodec,
-    hash_password_async,
-    verify_password_async,
-)
+from orderflow.domain.users.security import PasswordHashing, TokenClaims, TokenCodec
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,9 +43,12 @@ def _view(user: User) -> UserView:
 
 
 class UserService:
-    def __init__(self, session: AsyncSession, tokens: TokenCodec) -> None:
+    def __init__(
+        self, session: AsyncSession, tokens: TokenCodec, passwords: PasswordHashing
+    ) -> None:
         self._session = session
         self._tokens = tokens
+        self._passwords = passwords
 
     async def register(self, email: str, username: str, password: str) -> tuple[UserView, str]:
         with tracer.start_as_current_span("user.register"):
@@ -68,7 +66,7 @@ class UserService:
             user = User(
                 email=email,
                 username=username,
-                password_hash=await hash_password_async(password),
+                password_hash=await self._passwords.hash(password),
             )
             self._session.add(user)
             try:
@@ -86,7 +84,7 @@ class UserService:
             )
             # One message for both failures: which part was wrong is not revealed.
             if (
-                not await verify_password_async(user.password_hash if user else None, password)
+                not await self._passwords.verify(user.password_hash if user else None, password)
                 or not user
             ):
                 _logins.add(1, {"outcome": "failure"})
