@@ -6,8 +6,8 @@ such block that is freed (up to 32 MiB), and so does the heap's trim threshold: 
 blocks of that size come from a heap arena and stay resident once freed. argon2id's working
 memory, 19 MiB per hash (``domain/users/security.py``), is such a block. The first hash (the
 dummy hash, at import) raised the threshold; every later hash then left 19 MiB resident in the
-arena of each thread that ever hashed. Measured on ``orderflow api`` (bench/README.md, "Round of
-2026-12-03, evening"): 131 MiB idle, 152 MiB after one registration, 229 MiB after eight
+arena of each thread that ever hashed. Measured on ``orderflow api`` (docs/decisions.md,
+"Password hashing memory"): 131 MiB idle, 152 MiB after one registration, 229 MiB after eight
 concurrent logins, never given back.
 
 Setting the threshold explicitly turns the adjustment off (mallopt(3)). 1 MiB keeps the
