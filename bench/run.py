@@ -8,6 +8,8 @@
 3. Per endpoint: warm-up, then ``reps`` rounds of closed-loop throughput (wrk, fixed
    connections, fixed duration), then ``reps`` rounds of open-loop latency at one fixed rate
    (bench/openloop.py). The order of the scenarios rotates each round so drift spreads evenly.
+   Then ``paired_reps`` rounds with orderflow-on and orderflow-off loaded at the same time on
+   the shared server core: their requests per CPU-second, free of drift between rounds.
 4. The order pipeline (bench/pipeline.py) and pyinstrument profiles (bench/profiles.py).
 5. Raw results as JSON in bench/results/, the table on stdout (and in a .txt beside it).
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -137,6 +140,32 @@ def timed(server: Server, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def timed_together(
+    servers: dict[str, Server], urls: dict[str, str], settings: BenchSettings
+) -> dict[str, dict[str, Any]]:
+    """One closed-loop run against every given server at once (they share the server core).
+
+    Why: CPU speed on a shared machine drifts by tens of percent within seconds, so two
+    servers measured one after the other are measured on different machines. Loaded at the
+    same time, the scheduler splits the core between them and every drift hits both: their
+    requests per CPU-second compare like for like (throughput does not: each gets the share of
+    the core its runnable threads win)."""
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(name: str) -> None:
+        load = partial(
+            wrk, urls[name], duration=settings.duration, connections=settings.connections
+        )
+        results[name] = timed(servers[name], load)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def _rotated(rep: int) -> tuple[str, ...]:
     shift = rep % len(SCENARIOS)
     return SCENARIOS[shift:] + SCENARIOS[:shift]
@@ -189,12 +218,29 @@ def measure_endpoint(
                 f"{endpoint.key} open    rep {rep + 1} {scenario:<14} @{rate:.0f}/s"
                 f"  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms"
             )
+    paired: list[dict[str, dict[str, Any]]] = []
+    together = ("orderflow-on", "orderflow-off")
+    for rep in range(settings.paired_reps):
+        result = timed_together(
+            {s: servers[endpoint.servers[s]] for s in together},
+            {s: urls[s] for s in together},
+            settings,
+        )
+        paired.append(result)
+        on, off = result["orderflow-on"], result["orderflow-off"]
+        log(
+            f"{endpoint.key} paired  rep {rep + 1} on {on['requests_per_cpu_s']:6.0f} req/CPU-s"
+            f"  off {off['requests_per_cpu_s']:6.0f} req/CPU-s  loss per CPU-s "
+            f"{100 * (1 - on['requests_per_cpu_s'] / off['requests_per_cpu_s']):5.1f}%"
+            f"  (core share {on['server_core_share']:.2f}/{off['server_core_share']:.2f})"
+        )
     return {
         "key": endpoint.key,
         "title": endpoint.title,
         "path": endpoint.path,
         "servers": endpoint.servers,
         "open_loop_rate": rate,
+        "paired": paired,
         "warmup": warm,
         "closed": closed,
         "open": opened,

@@ -28,6 +28,9 @@ class BenchSettings:
     """``BENCH_WARMUP``: seconds of closed-loop load per server and endpoint before measuring."""
     connections: int
     """``BENCH_CONNECTIONS``: wrk connections (closed-loop concurrency)."""
+    paired_reps: int
+    """``BENCH_PAIRED_REPS``: rounds in which orderflow-on and orderflow-off are loaded at the
+    same time on the shared server core (the drift-free loss per CPU-second)."""
     rate_fraction: float
     """``BENCH_RATE_FRACTION``: open-loop rate as a share of the lower of orderflow-off's and
     orderflow-on's closed-loop throughput on the same endpoint (the same rate is then applied
@@ -59,6 +62,7 @@ class BenchSettings:
             duration=_float("BENCH_DURATION", 3 if quick else 5),
             warmup=_float("BENCH_WARMUP", 1 if quick else 2),
             connections=_int("BENCH_CONNECTIONS", 32),
+            paired_reps=_int("BENCH_PAIRED_REPS", 1 if quick else 6),
             rate_fraction=_float("BENCH_RATE_FRACTION", 0.5),
             rate_db=_float("BENCH_RATE_DB", 0),
             rate_cached=_float("BENCH_RATE_CACHED", 0),
