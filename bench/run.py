@@ -258,6 +258,7 @@ def _answered(result: dict[str, Any], scenario: str) -> int:
         result["warmup"][scenario]["requests"]
         + sum(r["requests"] for r in result["closed"][scenario])
         + sum(r["completed"] for r in result["open"][scenario])
+        + sum(r[scenario]["requests"] for r in result.get("paired", []) if scenario in r)
     )
 
 
