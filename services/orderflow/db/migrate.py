@@ -15,19 +15,21 @@ because:
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant shared by every migrator of this schema; "orderflw" in ASCII.
@@ -37,6 +39,10 @@ log = structlog.get_logger(__name__)
 
 
 def alembic_config(database_url: str) -> Config:
+    # Alembic is imported by the commands that move the schema, never by a serving process:
+    # it adds ~10 MiB to each one, and readiness needs only the revision identifiers.
+    from alembic.config import Config  # noqa: PLC0415 - not in a serving process
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
@@ -47,16 +53,47 @@ def alembic_config(database_url: str) -> Config:
 
 
 @functools.cache
+def _revisions() -> dict[str, tuple[str, ...]]:
+    """Each revision this build ships and the revisions it follows, read from the scripts' own
+    ``revision``/``down_revision`` lines (parsed, not imported: no Alembic in a serving process).
+    tests/unit/db/test_migrate.py checks the result against Alembic's own reading."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for script in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        declared: dict[str, object] = {}
+        for node in ast.parse(script.read_text(), str(script)).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and node.value is not None:
+                        declared[target.id] = ast.literal_eval(node.value)
+        revision, down = declared.get("revision"), declared.get("down_revision")
+        if not isinstance(revision, str):
+            raise RuntimeError(f"{script.name}: no revision identifier")
+        if down is None:
+            graph[revision] = ()
+        elif isinstance(down, str):
+            graph[revision] = (down,)
+        elif isinstance(down, tuple | list) and all(isinstance(d, str) for d in down):
+            graph[revision] = tuple(down)  # a merge revision
+        else:
+            raise RuntimeError(f"{script.name}: down_revision {down!r} is not a revision")
+    return graph
+
+
 def known_revisions() -> frozenset[str]:
-    """Every revision this build ships (read once from the migration scripts)."""
-    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
-    return frozenset(script.revision for script in scripts.walk_revisions())
+    """Every revision this build ships."""
+    return frozenset(_revisions())
 
 
 @functools.cache
-def schema_head() -> str | None:
-    """The newest migration this build knows."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+def schema_head() -> str:
+    """The newest migration this build knows (the one no other revision follows)."""
+    graph = _revisions()
+    followed = {parent for parents in graph.values() for parent in parents}
+    heads = sorted(set(graph) - followed)
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have one head, not {heads}")
+    return heads[0]
 
 
 def schema_usable(version: str | None) -> bool:
@@ -119,16 +156,24 @@ def upgrade(database_url: str, revision: str = "head", *, wait_seconds: float = 
             build_head=schema_head(),
         )
         return
+    from alembic import command  # noqa: PLC0415 - not in a serving process
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str = "-1") -> None:
+    from alembic import command  # noqa: PLC0415 - not in a serving process
+
     command.downgrade(alembic_config(database_url), revision)
 
 
 def current(database_url: str) -> None:
+    from alembic import command  # noqa: PLC0415 - not in a serving process
+
     command.current(alembic_config(database_url), verbose=False)
 
 
 def create(database_url: str, message: str) -> None:
+    from alembic import command  # noqa: PLC0415 - not in a serving process
+
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
