@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -47,7 +47,7 @@ from bench.servers import (
     telemetry_env,
 )
 from bench.settings import BenchSettings
-from bench.stats import Spread
+from bench.stats import Spread, ratio
 from orderflow.devservices import free_port
 
 RESULTS = REPO / "bench" / "results"
@@ -150,20 +150,16 @@ def timed_together(
     same time, the scheduler splits the core between them and every drift hits both: their
     requests per CPU-second compare like for like (throughput does not: each gets the share of
     the core its runnable threads win)."""
-    results: dict[str, dict[str, Any]] = {}
 
-    def run(name: str) -> None:
+    def run(name: str) -> dict[str, Any]:
         load = partial(
             wrk, urls[name], duration=settings.duration, connections=settings.connections
         )
-        results[name] = timed(servers[name], load)
+        return timed(servers[name], load)
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in servers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        futures = {name: pool.submit(run, name) for name in servers}
+        return {name: future.result() for name, future in futures.items()}  # raises a load error
 
 
 def _rotated(rep: int) -> tuple[str, ...]:
@@ -231,7 +227,7 @@ def measure_endpoint(
         log(
             f"{endpoint.key} paired  rep {rep + 1} on {on['requests_per_cpu_s']:6.0f} req/CPU-s"
             f"  off {off['requests_per_cpu_s']:6.0f} req/CPU-s  loss per CPU-s "
-            f"{100 * (1 - on['requests_per_cpu_s'] / off['requests_per_cpu_s']):5.1f}%"
+            f"{100 * (1 - ratio(on['requests_per_cpu_s'], off['requests_per_cpu_s'])):5.1f}%"
             f"  (core share {on['server_core_share']:.2f}/{off['server_core_share']:.2f})"
         )
     return {

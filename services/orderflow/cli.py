@@ -12,9 +12,6 @@ from orderflow.settings import SettingsError, get_settings
 
 
 def _api(_: argparse.Namespace) -> None:
-    from orderflow.malloc_tuning import return_large_blocks_to_os
-
-    return_large_blocks_to_os()  # before the password hasher's import-time hash
     import uvicorn
 
     from orderflow.api.app import create_asgi
@@ -56,9 +53,6 @@ def _serve_api(uvicorn: Any, app: Any, settings: Any) -> None:
 
 
 def _worker(_: argparse.Namespace) -> None:
-    from orderflow.malloc_tuning import return_large_blocks_to_os
-
-    return_large_blocks_to_os()
     from orderflow.telemetry.profiling import start_profiling
     from orderflow.telemetry.setup import configure_telemetry
     from orderflow.worker.main import run

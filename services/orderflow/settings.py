@@ -256,10 +256,10 @@ class AuthSettings:
         "JWT_EXPIRES_IN", 168 * 3600.0, parse=parse_duration, shown="``168h``"
     )
     """Token lifetime as a duration (``168h``, ``30m``)."""
-    password_hash_threads: int = env("PASSWORD_HASH_THREADS", 2)
+    password_hash_threads: int = env("PASSWORD_HASH_THREADS", 1)
     """Passwords hashed or verified at once (registration, login); more wait their turn. Each
-    holds argon2's 19 MiB while it runs and keeps a core busy: about the pod's CPU limit, and
-    19 MiB times this fits in its memory limit."""
+    keeps a core busy and keeps argon2's 19 MiB for the life of the process: about the pod's CPU
+    limit (the chart's is 1), with 19 MiB times this in its memory limit."""
     login_window_seconds: int = env("LOGIN_THROTTLE_WINDOW_SECONDS", 60)
     """The window failed logins are counted in (in Redis); a throttled client waits at most this
     long (``Retry-After``)."""

@@ -14,11 +14,19 @@ from orderflow.domain.users.service import UserService, set_role
 from tests.support.database import Database
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
 CODEC = TokenCodec("t" * 32, 3600)
-PASSWORDS = PasswordHashing(threads=2)
 PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def passwords() -> Iterator[PasswordHashing]:
+    hashing = PasswordHashing(threads=2)
+    yield hashing
+    hashing.close()
 
 
 def fresh_name() -> str:
@@ -27,8 +35,9 @@ def fresh_name() -> str:
 
 async def test_register_normalises_the_email_and_issues_a_working_token(
     session: AsyncSession,
+    passwords: PasswordHashing,
 ) -> None:
-    users = UserService(session, CODEC, PASSWORDS)
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     user, token = await users.register(f"  {name.upper()}@Example.TEST ", name, PASSWORD)
     assert user.email == f"{name}@example.test"
@@ -39,8 +48,10 @@ async def test_register_normalises_the_email_and_issues_a_working_token(
     assert CODEC.verify(login).user_id == user.id
 
 
-async def test_taken_email_or_username_is_a_conflict(session: AsyncSession) -> None:
-    users = UserService(session, CODEC, PASSWORDS)
+async def test_taken_email_or_username_is_a_conflict(
+    session: AsyncSession, passwords: PasswordHashing
+) -> None:
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     await users.register(f"{name}@example.test", name, PASSWORD)
     with pytest.raises(ConflictError):
@@ -59,19 +70,26 @@ async def test_taken_email_or_username_is_a_conflict(session: AsyncSession) -> N
     ],
 )
 async def test_invalid_registrations_are_refused(
-    session: AsyncSession, db: Database, email: str, username: str | None, password: str
+    session: AsyncSession,
+    passwords: PasswordHashing,
+    db: Database,
+    email: str,
+    username: str | None,
+    password: str,
 ) -> None:
     name = fresh_name()
     email, username = email.format(name=name), (username or name).format(name=name)
     with pytest.raises(InvalidInputError):
-        await UserService(session, CODEC, PASSWORDS).register(email, username, password)
+        await UserService(session, CODEC, passwords).register(email, username, password)
     assert (
         await db.value_async("SELECT count(*) FROM users WHERE username LIKE $1", name + "%") == 0
     )
 
 
-async def test_login_failures_do_not_say_which_part_was_wrong(session: AsyncSession) -> None:
-    users = UserService(session, CODEC, PASSWORDS)
+async def test_login_failures_do_not_say_which_part_was_wrong(
+    session: AsyncSession, passwords: PasswordHashing
+) -> None:
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     await users.register(f"{name}@example.test", name, PASSWORD)
     with pytest.raises(AuthenticationError) as wrong_password:
@@ -82,9 +100,9 @@ async def test_login_failures_do_not_say_which_part_was_wrong(session: AsyncSess
 
 
 async def test_logout_revokes_the_token_at_once_and_twice_is_harmless(
-    session: AsyncSession, db: Database
+    session: AsyncSession, passwords: PasswordHashing, db: Database
 ) -> None:
-    users = UserService(session, CODEC, PASSWORDS)
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     other = await users.login(f"{name}@example.test", PASSWORD)
@@ -99,22 +117,24 @@ async def test_logout_revokes_the_token_at_once_and_twice_is_harmless(
 
 
 async def test_logout_forgets_revocations_of_tokens_that_expired_anyway(
-    session: AsyncSession, db: Database
+    session: AsyncSession, passwords: PasswordHashing, db: Database
 ) -> None:
     expired = uuid.uuid4()
     await db.execute_async(
         "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, now() - interval '1 second')",
         expired,
     )
-    users = UserService(session, CODEC, PASSWORDS)
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     await users.logout((await users.authenticate(token))[1])
     assert await db.value_async("SELECT count(*) FROM revoked_tokens WHERE jti = $1", expired) == 0
 
 
-async def test_roles_take_effect_on_the_next_authentication(session: AsyncSession) -> None:
-    users = UserService(session, CODEC, PASSWORDS)
+async def test_roles_take_effect_on_the_next_authentication(
+    session: AsyncSession, passwords: PasswordHashing
+) -> None:
+    users = UserService(session, CODEC, passwords)
     name = fresh_name()
     _, token = await users.register(f"{name}@example.test", name, PASSWORD)
     assert await set_role(session, f" {name.upper()}@example.test", Role.STAFF)

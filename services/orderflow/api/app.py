@@ -46,8 +46,10 @@ def create_app(settings: Settings) -> Litestar:
             ):
                 yield
         finally:
-            await resources.close()
-            app.state.passwords.close()
+            try:
+                await resources.close()
+            finally:
+                app.state.passwords.close()
 
     middleware: list[Any] = [AllowMiddleware]
     if settings.chaos.latency_ms or settings.chaos.error_rate:

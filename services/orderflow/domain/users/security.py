@@ -34,7 +34,7 @@ class PasswordHashing:
     threads beyond the pod's CPUs add memory, not throughput. ``asyncio.to_thread`` would use
     the default executor, sized from the *node's* CPUs (``min(32, cpus + 4)``): a burst of
     logins on a large node could hold 32 x 19 MiB at once in a pod limited to a few hundred MiB.
-    Extra requests wait in the executor's queue (the login throttle bounds how many arrive).
+    Extra requests wait in the executor's queue: memory stays bounded, a burst waits longer.
     """
 
     def __init__(self, threads: int) -> None:
