@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bench.stats import Spread, ratio
+from bench.stats import Spread, loss_pct, ratio
 
 SCENARIOS = (
     "orderflow-off",
@@ -73,31 +73,31 @@ def endpoint_summary(result: dict[str, Any]) -> dict[str, Any]:
     off, on = rows["orderflow-off"], rows["orderflow-on"]
     zerocode = rows["fastapi-otel"]
     ratios = {
-        "loss_pct": 100 * (1 - ratio(on["rps"].median, off["rps"].median)),
+        "loss_pct": loss_pct(on["rps"].median, off["rps"].median),
         "p99_ratio": ratio(on["p99"].median, off["p99"].median),
         # The same loss measured as server CPU per request: robust to other load on the box.
-        "cpu_loss_pct": 100 * (1 - ratio(on["per_cpu"].median, off["per_cpu"].median)),
+        "cpu_loss_pct": loss_pct(on["per_cpu"].median, off["per_cpu"].median),
         "vs_zerocode_x": ratio(on["rps"].median, zerocode["rps"].median),
         "cpu_vs_zerocode_x": ratio(on["per_cpu"].median, zerocode["per_cpu"].median),
-        "zerocode_loss_pct": 100
-        * (1 - ratio(zerocode["rps"].median, rows["fastapi"]["rps"].median)),
+        "zerocode_loss_pct": loss_pct(zerocode["rps"].median, rows["fastapi"]["rps"].median),
         "vs_fastapi_x": ratio(on["rps"].median, rows["fastapi"]["rps"].median),
         "off_vs_litestar_pct": 100
         * ratio(off["rps"].median, rows["litestar-asyncpg"]["rps"].median),
-        "profiling_loss_pct": 100
-        * (1 - ratio(rows["orderflow-profiled"]["rps"].median, on["rps"].median)),
-        "profiling_cpu_loss_pct": 100
-        * (1 - ratio(rows["orderflow-profiled"]["per_cpu"].median, on["per_cpu"].median)),
+        "profiling_loss_pct": loss_pct(rows["orderflow-profiled"]["rps"].median, on["rps"].median),
+        "profiling_cpu_loss_pct": loss_pct(
+            rows["orderflow-profiled"]["per_cpu"].median, on["per_cpu"].median
+        ),
         "profiling_p99_ratio": ratio(rows["orderflow-profiled"]["p99"].median, on["p99"].median),
     }
     # Rounds with on and off loaded at the same time on the shared core (run.timed_together).
     paired = Spread.of(
         [
-            100 * (1 - ratio(r["orderflow-on"]["requests_per_cpu_s"],
-                             r["orderflow-off"]["requests_per_cpu_s"]))
+            loss_pct(
+                r["orderflow-on"]["requests_per_cpu_s"], r["orderflow-off"]["requests_per_cpu_s"]
+            )
             for r in result.get("paired", [])
         ]
-    )  # fmt: skip
+    )
     return {"rows": rows, "ratios": ratios, "paired_cpu_loss": paired}
 
 

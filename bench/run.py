@@ -47,7 +47,7 @@ from bench.servers import (
     telemetry_env,
 )
 from bench.settings import BenchSettings
-from bench.stats import Spread, ratio
+from bench.stats import Spread, loss_pct
 from orderflow.devservices import free_port
 
 RESULTS = REPO / "bench" / "results"
@@ -227,7 +227,7 @@ def measure_endpoint(
         log(
             f"{endpoint.key} paired  rep {rep + 1} on {on['requests_per_cpu_s']:6.0f} req/CPU-s"
             f"  off {off['requests_per_cpu_s']:6.0f} req/CPU-s  loss per CPU-s "
-            f"{100 * (1 - ratio(on['requests_per_cpu_s'], off['requests_per_cpu_s'])):5.1f}%"
+            f"{loss_pct(on['requests_per_cpu_s'], off['requests_per_cpu_s']):5.1f}%"
             f"  (core share {on['server_core_share']:.2f}/{off['server_core_share']:.2f})"
         )
     return {

@@ -27,3 +27,8 @@ class Spread:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator and math.isfinite(denominator) else math.nan
+
+
+def loss_pct(measured: float, reference: float) -> float:
+    """How much less ``measured`` is than ``reference``, in percent (NaN without a reference)."""
+    return 100 * (1 - ratio(measured, reference))

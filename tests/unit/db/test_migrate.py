@@ -39,47 +39,43 @@ def test_the_shipped_migrations_read_as_alembic_reads_them(fresh_reading: None) 
     _agrees_with_alembic(migrate.MIGRATIONS_DIR)
 
 
+@pytest.fixture
+def history(fresh_reading: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty migrations directory the module reads instead of the shipped one."""
+    (tmp_path / "versions").mkdir()
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    return tmp_path
+
+
 def _script(directory: Path, name: str, body: str) -> None:
     (directory / "versions" / name).write_text(f'"""x"""\nimport sqlalchemy as sa\n{body}\n')
 
 
-def test_merges_dependencies_and_code_lines_read_as_alembic_reads_them(
-    fresh_reading: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "versions").mkdir()
-    (tmp_path / "versions" / "__init__.py").write_text("")  # not a revision, for Alembic either
-    _script(tmp_path, "0001_a.py", 'revision = "0001"\ndown_revision = None')
+def test_merges_dependencies_and_code_lines_read_as_alembic_reads_them(history: Path) -> None:
+    (history / "versions" / "__init__.py").write_text("")  # not a revision, for Alembic either
+    _script(history, "0001_a.py", 'revision = "0001"\ndown_revision = None')
     # Top-level code next to the declarations must not be evaluated.
-    _script(tmp_path, "0002_b.py", 'orders = sa.table("orders")\nrevision = "0002"\n'
+    _script(history, "0002_b.py", 'orders = sa.table("orders")\nrevision = "0002"\n'
             'down_revision: str | None = "0001"')  # fmt: skip
-    _script(tmp_path, "0003_c.py", 'revision = "0003"\ndown_revision = "0001"\n'
+    _script(history, "0003_c.py", 'revision = "0003"\ndown_revision = "0001"\n'
             'depends_on = "0002"')  # fmt: skip
-    _script(tmp_path, "0004_merge.py", 'revision = "0004"\ndown_revision = ("0002", "0003")')
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
-    _agrees_with_alembic(tmp_path)
+    _script(history, "0004_merge.py", 'revision = "0004"\ndown_revision = ("0002", "0003")')
+    _agrees_with_alembic(history)
     assert migrate.schema_head() == "0004"
 
 
-def test_two_heads_are_refused(
-    fresh_reading: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "versions").mkdir()
-    _script(tmp_path, "0001_a.py", 'revision = "0001"\ndown_revision = None')
-    _script(tmp_path, "0002_b.py", 'revision = "0002"\ndown_revision = "0001"')
-    _script(tmp_path, "0003_c.py", 'revision = "0003"\ndown_revision = "0001"')
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+def test_two_heads_are_refused(history: Path) -> None:
+    _script(history, "0001_a.py", 'revision = "0001"\ndown_revision = None')
+    _script(history, "0002_b.py", 'revision = "0002"\ndown_revision = "0001"')
+    _script(history, "0003_c.py", 'revision = "0003"\ndown_revision = "0001"')
     with pytest.raises(RuntimeError, match="one head"):
         migrate.schema_head()
 
 
-def test_a_parent_that_is_no_revision_is_refused(
-    fresh_reading: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_parent_that_is_no_revision_is_refused(history: Path) -> None:
     """E.g. a branch label, which Alembic would resolve and this reading does not."""
-    (tmp_path / "versions").mkdir()
-    _script(tmp_path, "0001_a.py", 'revision = "0001"\ndown_revision = None')
-    _script(tmp_path, "0002_b.py", 'revision = "0002"\ndown_revision = "mainline"')
-    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    _script(history, "0001_a.py", 'revision = "0001"\ndown_revision = None')
+    _script(history, "0002_b.py", 'revision = "0002"\ndown_revision = "mainline"')
     with pytest.raises(RuntimeError, match="mainline"):
         migrate.known_revisions()
 
