@@ -5,7 +5,10 @@ measures instead the CPU time one API process spends per request, with the HTTP 
 out: each variant (bench/ab_patches.py) runs in its own process pinned to the server core,
 configures telemetry exactly like ``orderflow api`` (the exporters' threads included in the
 CPU time), and calls the ASGI application directly, ``--concurrency`` requests at a time.
-Rounds alternate between variants; the median is reported with the difference to the first::
+Rounds alternate between variants; the median is reported with the difference to the first,
+and split by thread: the event loop's (main) and the SDK's exporter threads and grpcio's. Read
+a profile's shares against that split: py-spy counts a thread that waits for the GIL as busy,
+so with exporter threads running, its main-thread samples include waits that cost no CPU::
 
     .venv/bin/python -m bench.micro --endpoint db --telemetry on baseline lean-reads
 """
@@ -18,7 +21,9 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.ab_patches import VARIANTS
@@ -35,7 +40,27 @@ from bench.servers import (
 from orderflow.devservices import free_port
 
 
-async def _drive(path: str, requests: int, concurrency: int) -> dict[str, float]:
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, summed by name: ``main``, a Python
+    thread's name, or the kernel's name of a native thread (grpcio's ``event_engine``)."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    names[threading.main_thread().native_id] = "main"
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        comm, _, rest = stat.partition("(")[2].rpartition(")")
+        fields = rest.split()
+        name = names.get(int(task.name)) or comm
+        # utime and stime: fields 14 and 15 of proc(5), counted after the command name.
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+async def _drive(path: str, requests: int, concurrency: int) -> dict[str, Any]:
     from orderflow import gc_tuning  # noqa: PLC0415
     from orderflow.api.app import create_app  # noqa: PLC0415 - after the variant's patch
     from orderflow.settings import get_settings  # noqa: PLC0415
@@ -74,14 +99,19 @@ async def _drive(path: str, requests: int, concurrency: int) -> dict[str, float]
     async with app.lifespan():
         await asyncio.gather(*(worker(50) for _ in range(concurrency)))  # warm-up
         statuses.clear()
+        before = _thread_cpu()
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        after = _thread_cpu()
     done = sum(statuses.values())
     return {
         "cpu_us_per_request": cpu / done * 1e6,
         "wall_us_per_request": wall / done * 1e6,
         "ok": statuses.get(200, 0) / done,
+        "threads_us_per_request": {
+            name: (seconds - before.get(name, 0.0)) / done * 1e6 for name, seconds in after.items()
+        },
     }
 
 
@@ -104,7 +134,7 @@ def child(variant: str, path: str, requests: int, concurrency: int) -> None:
 
 def measure(
     variant: str, env: dict[str, str], path: str, requests: int, concurrency: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     argv = [
         *taskset(SERVER_CPUS), sys.executable, "-m", "bench.micro", "--child", variant,
         "--path", path, "--requests", str(requests), "--concurrency", str(concurrency),
@@ -148,10 +178,13 @@ def main() -> None:
         else:
             path = "/api/stock/sku-001"
         cpu: dict[str, list[float]] = {v: [] for v in args.variants}
+        threads: dict[str, dict[str, list[float]]] = {v: {} for v in args.variants}
         for round_ in range(args.rounds):
             for variant in args.variants:
                 result = measure(variant, env, path, args.requests, args.concurrency)
                 cpu[variant].append(result["cpu_us_per_request"])
+                for name, us in result["threads_us_per_request"].items():
+                    threads[variant].setdefault(name, []).append(us)
                 log(
                     f"round {round_ + 1} {variant:<22} {result['cpu_us_per_request']:7.0f} us "
                     f"CPU/request (wall {result['wall_us_per_request']:.0f} us, "
@@ -167,8 +200,20 @@ def main() -> None:
             median = statistics.median(values)
             print(
                 f"  {variant:<22} {median:6.0f} us [{min(values):.0f}-{max(values):.0f}]  "
-                f"{median - reference:+6.0f} us ({100 * (median / reference - 1):+5.1f}%)"
+                f"{median - reference:+6.0f} us ({100 * (median / reference - 1):+5.1f}%)  "
+                f"by thread: {_by_thread(threads[variant], args.rounds)}"
             )
+
+
+def _by_thread(threads: dict[str, list[float]], rounds: int) -> str:
+    """``main 252, OtelBatchSpanRecordProcessor 22, ...``: median µs per request of each thread
+    name that spent at least 0.5 µs (a thread absent from a round counts 0 there)."""
+    medians = {
+        name: statistics.median(values + [0.0] * (rounds - len(values)))
+        for name, values in threads.items()
+    }
+    shown = sorted((item for item in medians.items() if item[1] >= 0.5), key=lambda i: -i[1])
+    return ", ".join(f"{name} {us:.0f}" for name, us in shown)
 
 
 if __name__ == "__main__":
