@@ -40,23 +40,42 @@ from bench.servers import (
 from orderflow.devservices import free_port
 
 
-def _thread_cpu() -> dict[str, float]:
-    """CPU seconds so far of each thread of this process, summed by name: ``main``, a Python
-    thread's name, or the kernel's name of a native thread (grpcio's ``event_engine``)."""
+def stat_cpu(stat: str) -> tuple[str, float]:
+    """``(name, CPU seconds)`` from a ``/proc/<pid>/task/<tid>/stat`` line: the name between
+    the first ``(`` and the last ``)`` (it may hold either), utime + stime after it."""
+    name, _, rest = stat.partition("(")[2].rpartition(")")
+    fields = rest.split()
+    # utime and stime: fields 14 and 15 of proc(5); fields[0] here is field 3 (the state).
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each live thread of this process, by thread id, with its name:
+    ``main``, a Python thread's name, or the kernel's name of a native thread (grpcio's
+    ``event_engine``)."""
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
     names[threading.main_thread().native_id] = "main"
-    ticks = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out: dict[int, tuple[str, float]] = {}
     for task in Path("/proc/self/task").iterdir():
         try:
-            stat = (task / "stat").read_text()
+            kernel_name, seconds = stat_cpu((task / "stat").read_text())
         except OSError:  # the thread ended meanwhile
             continue
-        comm, _, rest = stat.partition("(")[2].rpartition(")")
-        fields = rest.split()
-        name = names.get(int(task.name)) or comm
-        # utime and stime: fields 14 and 15 of proc(5), counted after the command name.
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        tid = int(task.name)
+        out[tid] = (names.get(tid) or kernel_name, seconds)
+    return out
+
+
+def cpu_by_thread_name(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], total: float
+) -> dict[str, float]:
+    """CPU seconds each thread spent between two ``thread_cpu`` readings, diffed per thread id
+    (a pool may end a thread and start another of the same name) and summed by name; what
+    threads that ended in between spent is ``total`` minus the rest, under ``(ended)``."""
+    out: dict[str, float] = {}
+    for tid, (name, seconds) in after.items():
+        out[name] = out.get(name, 0.0) + seconds - before.get(tid, (name, 0.0))[1]
+    out["(ended)"] = max(0.0, total - sum(out.values()))
     return out
 
 
@@ -99,19 +118,18 @@ async def _drive(path: str, requests: int, concurrency: int) -> dict[str, Any]:
     async with app.lifespan():
         await asyncio.gather(*(worker(50) for _ in range(concurrency)))  # warm-up
         statuses.clear()
-        before = _thread_cpu()
+        before = thread_cpu()
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        after = _thread_cpu()
+        after = thread_cpu()
     done = sum(statuses.values())
+    by_name = cpu_by_thread_name(before, after, cpu)
     return {
         "cpu_us_per_request": cpu / done * 1e6,
         "wall_us_per_request": wall / done * 1e6,
         "ok": statuses.get(200, 0) / done,
-        "threads_us_per_request": {
-            name: (seconds - before.get(name, 0.0)) / done * 1e6 for name, seconds in after.items()
-        },
+        "threads_us_per_request": {name: seconds / done * 1e6 for name, seconds in by_name.items()},
     }
 
 

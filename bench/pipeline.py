@@ -278,12 +278,13 @@ def run(
             f"{latencies['accept_to_start']['p99_ms']:.1f} ms"
         )
         # A message that raised is retried with back-off: its retries would load the worker
-        # and the numbers above would measure a failing pipeline.
+        # and the numbers above would measure a failing pipeline. Dramatiq logs each failed
+        # attempt (retries included) once, warm-up included.
         failed = worker.log().count("Failed to process message")
         if failed:
-            log(f"WARNING: {failed} messages failed in the worker (see pipeline-worker.log)")
+            log(f"WARNING: {failed} message attempts raised in the worker (pipeline-worker.log)")
         return {
-            "failed_messages": failed,
+            "failed_attempts": failed,
             "capacity": {"wrk": capacity, **capacity_settled, "drain_s": drain_s},
             "fixed_rate": {"rate": rate, "openloop": fixed, **fixed_settled, **latencies},
             "login": login,

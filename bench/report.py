@@ -250,8 +250,8 @@ def render(raw: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one linear r
             f"{cap['confirmed_per_s']:,.0f}/s by the worker ({cap['confirmed']:,} orders, "
             f"telemetry on); at {fixed['rate']:,.0f} orders/s: enqueue-to-start p50 "
             f"{e2s['p50_ms']:.1f} / p99 {e2s['p99_ms']:.1f} ms, accept-to-start p50 "
-            f"{a2s['p50_ms']:.1f} / p99 {a2s['p99_ms']:.1f} ms (n={e2s['n']}); messages that "
-            f"raised in the worker: {pipeline.get('failed_messages', 'not counted')}"
+            f"{a2s['p50_ms']:.1f} / p99 {a2s['p99_ms']:.1f} ms (n={e2s['n']}); message attempts "
+            f"that raised in the worker: {pipeline.get('failed_attempts', 'not counted')}"
         )
         login = pipeline["login"]
         a2 = login["argon2"]

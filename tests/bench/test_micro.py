@@ -2,36 +2,53 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
-from bench.micro import _thread_cpu
+import pytest
+from bench.micro import cpu_by_thread_name, stat_cpu, thread_cpu
 
 
-def _spin(seconds: float) -> None:
-    until = time.thread_time() + seconds
-    while time.thread_time() < until:
-        pass
+def test_a_stat_line_is_read_after_the_last_parenthesis() -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    # A thread may name itself anything, parentheses and spaces included. Fields 14 and 15
+    # (utime 300, stime 200) are set apart from their neighbours (13: 9000, 16: 7000).
+    line = "4242 (odd) name (x)) S 1 2 3 4 5 6 7 8 9 9000 300 200 7000 8 9 10\n"
+    name, seconds = stat_cpu(line)
+    assert name == "odd) name (x)"
+    assert seconds == pytest.approx(500 / ticks)
+
+
+def test_cpu_is_diffed_per_thread_id_then_summed_by_name() -> None:
+    before = {1: ("main", 1.0), 2: ("pool", 5.0), 3: ("pool", 0.5)}
+    # Thread 2 ended (its last 0.25 s is only in the total); thread 4, same name, started.
+    after = {1: ("main", 3.0), 3: ("pool", 1.5), 4: ("pool", 0.75)}
+    spent = cpu_by_thread_name(before, after, total=4.0)
+    assert spent == pytest.approx({"main": 2.0, "pool": 1.75, "(ended)": 0.25})
 
 
 def test_cpu_is_charged_to_the_thread_that_spent_it() -> None:
     release = threading.Event()
 
     def busy_then_wait() -> None:
-        _spin(0.3)
-        release.wait(10)  # still alive when read: an ended thread leaves /proc/self/task
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            os.stat("/")  # system time too, not only user time
+        release.wait(60)  # still alive when read: an ended thread leaves /proc/self/task
 
     spinner = threading.Thread(target=busy_then_wait, name="spinner")
-    before = _thread_cpu()
+    before, started = thread_cpu(), time.process_time()
     spinner.start()
-    _spin(0.1)
-    while spinner.is_alive() and _thread_cpu().get("spinner", 0.0) < 0.25:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        spent = cpu_by_thread_name(before, thread_cpu(), time.process_time() - started)
+        if spent.get("spinner", 0.0) >= 0.25:
+            break
         time.sleep(0.01)
-    after = _thread_cpu()
     release.set()
     spinner.join()
 
-    assert "spinner" not in before
-    assert after["spinner"] >= 0.25
-    # The main thread spun 0.1 s itself (clock ticks are 10 ms) and is never charged the other's.
-    assert 0.08 <= after["main"] - before["main"] < 0.25
+    assert spent["spinner"] >= 0.25
+    # Polling costs the main thread little, and it is never charged the other thread's CPU.
+    assert spent["main"] < 0.2

@@ -97,7 +97,7 @@ def configure_telemetry(default_service_name: str, environment: str) -> Telemetr
 
     # Smaller, more frequent export batches (unless set): the exporter thread encodes a batch
     # in Python, holding the GIL against the event loop while it does. Batches of 512 cost
-    # ~4% less CPU per request than 64 (fewer gRPC calls) and ~2 ms more open-loop p99 on the
+    # 2-5% less CPU per request than 64 (fewer gRPC calls) and ~2 ms more open-loop p99 on the
     # cached read; 64 every 200 ms keeps the p99 (bench/README.md, "Round of 2026-12-03, late").
     for name, value in _BATCH_DEFAULTS.items():
         os.environ.setdefault(name, value)
