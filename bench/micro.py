@@ -34,19 +34,11 @@ from bench.servers import (
     Server,
     child_result,
     pin_self_to_load_cpus,
+    stat_cpu,
     taskset,
     telemetry_env,
 )
 from orderflow.devservices import free_port
-
-
-def stat_cpu(stat: str) -> tuple[str, float]:
-    """``(name, CPU seconds)`` from a ``/proc/<pid>/task/<tid>/stat`` line: the name between
-    the first ``(`` and the last ``)`` (it may hold either), utime + stime after it."""
-    name, _, rest = stat.partition("(")[2].rpartition(")")
-    fields = rest.split()
-    # utime and stime: fields 14 and 15 of proc(5); fields[0] here is field 3 (the state).
-    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu() -> dict[int, tuple[str, float]]:

@@ -104,14 +104,23 @@ def child_result(argv: list[str], marker: str, what: str, env: dict[str, str]) -
     raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
+def stat_cpu(stat: str, *, waited_children: bool = False) -> tuple[str, float]:
+    """``(name, CPU seconds)`` from a ``/proc/<pid>/stat`` or ``/proc/<pid>/task/<tid>/stat``
+    line: the name between the first ``(`` and the last ``)`` (it may hold either), then utime +
+    stime, plus the waited-for children's cutime + cstime with ``waited_children``."""
+    name, _, rest = stat.partition("(")[2].rpartition(")")
+    fields = rest.split()
+    # Fields 14-17 of proc(5); fields[0] here is field 3 (the state).
+    end = 15 if waited_children else 13
+    return name, sum(int(f) for f in fields[11:end]) / os.sysconf("SC_CLK_TCK")
+
+
 def _process_cpu_seconds(pid: int) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    # Fields 14-17 of proc(5) (utime, stime, and the waited-for children's cutime, cstime),
-    # counted after the command name's closing parenthesis.
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(stat, waited_children=True)[1]
 
 
 def _self_and_descendants(pid: int | None) -> list[int]:

@@ -7,17 +7,7 @@ import threading
 import time
 
 import pytest
-from bench.micro import cpu_by_thread_name, stat_cpu, thread_cpu
-
-
-def test_a_stat_line_is_read_after_the_last_parenthesis() -> None:
-    ticks = os.sysconf("SC_CLK_TCK")
-    # A thread may name itself anything, parentheses and spaces included. Fields 14 and 15
-    # (utime 300, stime 200) are set apart from their neighbours (13: 9000, 16: 7000).
-    line = "4242 (odd) name (x)) S 1 2 3 4 5 6 7 8 9 9000 300 200 7000 8 9 10\n"
-    name, seconds = stat_cpu(line)
-    assert name == "odd) name (x)"
-    assert seconds == pytest.approx(500 / ticks)
+from bench.micro import cpu_by_thread_name, thread_cpu
 
 
 def test_cpu_is_diffed_per_thread_id_then_summed_by_name() -> None:
